@@ -1,0 +1,1 @@
+"""Relational storage: SQLite by default, PostgreSQL when scaled out. Same schema, same code."""

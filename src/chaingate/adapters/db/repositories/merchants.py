@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chaingate.adapters.db.tables import api_keys, merchants, wallets
+from chaingate.domain.models import ApiKey, Merchant, Wallet
+
+
+class MerchantRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, merchant: Merchant) -> None:
+        await self._conn.execute(
+            merchants.insert().values(
+                id=merchant.id, name=merchant.name, created_at=merchant.created_at
+            )
+        )
+
+    async def get(self, merchant_id: str) -> Merchant | None:
+        row = (
+            await self._conn.execute(select(merchants).where(merchants.c.id == merchant_id))
+        ).mappings().first()
+        return None if row is None else Merchant(**row)
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        await self._conn.execute(
+            api_keys.insert().values(
+                id=key.id,
+                merchant_id=key.merchant_id,
+                name=key.name,
+                secret_hash=key.secret_hash,
+                scopes=" ".join(sorted(key.scopes)),
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        row = (
+            await self._conn.execute(select(api_keys).where(api_keys.c.id == key_id))
+        ).mappings().first()
+        if row is None:
+            return None
+        return ApiKey(**{**row, "scopes": frozenset(row["scopes"].split())})
+
+    async def list_api_keys(self, merchant_id: str) -> list[ApiKey]:
+        rows = (
+            await self._conn.execute(
+                select(api_keys)
+                .where(api_keys.c.merchant_id == merchant_id)
+                .order_by(api_keys.c.created_at)
+            )
+        ).mappings()
+        return [ApiKey(**{**r, "scopes": frozenset(r["scopes"].split())}) for r in rows]
+
+    async def revoke_api_key(self, merchant_id: str, key_id: str, at: datetime) -> bool:
+        result = await self._conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.merchant_id == merchant_id)
+            .where(api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(result.rowcount)
+
+
+class WalletRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, wallet: Wallet) -> None:
+        await self._conn.execute(
+            wallets.insert().values(
+                id=wallet.id,
+                merchant_id=wallet.merchant_id,
+                network=wallet.network,
+                account_key=wallet.account_key,
+                next_index=wallet.next_index,
+                created_at=wallet.created_at,
+            )
+        )
+
+    async def for_network(self, merchant_id: str, network: str) -> Wallet | None:
+        row = (
+            await self._conn.execute(
+                select(wallets).where(
+                    wallets.c.merchant_id == merchant_id, wallets.c.network == network
+                )
+            )
+        ).mappings().first()
+        return _wallet(row)
+
+    async def by_account_key(self, network: str, account_key: str) -> Wallet | None:
+        row = (
+            await self._conn.execute(
+                select(wallets).where(
+                    wallets.c.network == network, wallets.c.account_key == account_key
+                )
+            )
+        ).mappings().first()
+        return _wallet(row)
+
+    async def list(self, merchant_id: str) -> list[Wallet]:
+        rows = (
+            await self._conn.execute(
+                select(wallets)
+                .where(wallets.c.merchant_id == merchant_id)
+                .order_by(wallets.c.network)
+            )
+        ).mappings()
+        return [Wallet(**r) for r in rows]
+
+    async def reserve_index(self, wallet_id: str) -> int:
+        """Take the wallet's next derivation index.
+
+        The UPDATE row-locks the wallet until commit, so concurrent invoices serialize here and
+        never share an index; a rollback gives the index back, so none is skipped either.
+        """
+        result = await self._conn.execute(
+            update(wallets)
+            .where(wallets.c.id == wallet_id)
+            .values(next_index=wallets.c.next_index + 1)
+            .returning(wallets.c.next_index)
+        )
+        return int(result.scalar_one()) - 1
+
+
+def _wallet(row: RowMapping | None) -> Wallet | None:
+    return None if row is None else Wallet(**row)

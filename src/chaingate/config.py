@@ -1,0 +1,100 @@
+"""All settings in one place: `CHAINGATE_*` environment variables plus an optional networks TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chaingate.db"
+
+
+class TokenConfig(BaseModel):
+    """A whitelisted token contract. Only these contracts can ever credit an invoice."""
+
+    symbol: str = Field(pattern=r"^[A-Z0-9]{2,12}$")
+    contract: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    decimals: int = Field(ge=0, le=36)
+
+    @field_validator("contract")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class NetworkConfig(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    kind: Literal["evm"] = "evm"
+    chain_id: int = Field(ge=1)
+    rpc_urls: list[str] = Field(min_length=1)
+    ws_url: str | None = None
+    native_symbol: str = "ETH"
+    native_decimals: int = 18
+    required_confirmations: int = Field(default=12, ge=1, le=1000)
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    scan_batch_blocks: int = Field(default=20, ge=1, le=1000)
+    # How far back reorgs are followed; deeper ones stop the tracker for an operator.
+    reorg_window_blocks: int = Field(default=256, ge=8)
+    start_block: int | None = None
+
+    def asset_decimals(self, asset: str) -> int | None:
+        if asset == self.native_symbol:
+            return self.native_decimals
+        token = self.token(asset)
+        return None if token is None else token.decimals
+
+    def token(self, symbol: str) -> TokenConfig | None:
+        return next((t for t in self.tokens if t.symbol == symbol), None)
+
+    @property
+    def assets(self) -> list[str]:
+        return [self.native_symbol, *(t.symbol for t in self.tokens)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAINGATE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    networks_file: Path | None = None
+    # Encrypts webhook signing secrets at rest. Required outside dev mode.
+    secret_key: str | None = None
+    dev_mode: bool = False
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    public_url: str | None = None
+    allow_private_webhook_urls: bool = False
+    default_expires_in_seconds: int = 900
+    monitoring_window_seconds: int = 86_400
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 10.0
+    webhook_retry_max_seconds: float = 3_600.0
+    webhook_retry_window_seconds: float = 3 * 86_400.0
+    webhook_concurrency: int = 32
+    idempotency_ttl_seconds: int = 86_400
+    max_body_bytes: int = 65_536
+    log_level: str = "INFO"
+
+    networks: list[NetworkConfig] = Field(default_factory=list)
+
+    def network(self, name: str) -> NetworkConfig | None:
+        return next((n for n in self.networks if n.name == name), None)
+
+
+def load_networks(path: Path) -> list[NetworkConfig]:
+    """Read `[networks.<name>]` tables from a TOML file."""
+    with path.open("rb") as fh:
+        document = tomllib.load(fh)
+    tables = document.get("networks", {})
+    return [NetworkConfig(name=name, **table) for name, table in tables.items()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with networks from `networks_file` when set."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.networks_file is not None and not settings.networks:
+        settings.networks = load_networks(settings.networks_file)
+    return settings

@@ -1,0 +1,1 @@
+"""Pure payment rules. Imports nothing but the standard library and itself."""

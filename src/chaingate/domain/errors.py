@@ -1,0 +1,47 @@
+"""Domain errors carry a stable machine-readable code; the API maps them to problem+json."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the domain refuses. `code` is stable and documented; `status` is the HTTP hint."""
+
+    code = "invalid_request"
+    status = 400
+
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.field = field
+
+
+class InvalidAmount(DomainError):
+    code = "invalid_amount"
+    status = 422
+
+
+class UnknownNetwork(DomainError):
+    code = "unknown_network"
+    status = 422
+
+
+class UnknownCurrency(DomainError):
+    code = "unknown_currency"
+    status = 422
+
+
+class InvalidWallet(DomainError):
+    code = "invalid_wallet"
+    status = 422
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409

@@ -1,0 +1,170 @@
+"""Entities as the services see them, independent of how they are stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chaingate.domain.invoice import (
+    AdditionalStatus,
+    InvoiceFacts,
+    InvoiceStatus,
+    PaymentFacts,
+    PaymentStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    merchant_id: str
+    name: str
+    secret_hash: str
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    id: str
+    merchant_id: str
+    network: str
+    account_key: str
+    next_index: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: str
+    merchant_id: str
+    network: str
+    asset: str
+    amount_due: int
+    amount_paid: int
+    status: InvoiceStatus
+    additional_status: AdditionalStatus
+    address: str
+    wallet_id: str
+    derivation_index: int
+    order_id: str | None
+    metadata: dict[str, Any]
+    required_confirmations: int
+    tolerance_bps: int
+    expires_at: datetime
+    watch_until: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def facts(self) -> InvoiceFacts:
+        return InvoiceFacts(
+            status=self.status,
+            amount_due=self.amount_due,
+            tolerance_bps=self.tolerance_bps,
+            expires_at=self.expires_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    id: str
+    invoice_id: str
+    network: str
+    txid: str
+    position: str
+    address: str
+    asset: str
+    token_contract: str | None
+    from_address: str | None
+    amount: int
+    block_number: int
+    block_hash: str
+    paid_at: datetime
+    confirmations: int
+    status: PaymentStatus
+    reached_confirmations: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def facts(self) -> PaymentFacts:
+        return PaymentFacts(
+            amount=self.amount,
+            status=self.status,
+            paid_at=self.paid_at,
+            reached_confirmations=self.reached_confirmations,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCursor:
+    network: str
+    height: int
+    hash: str
+    block_timestamp: datetime
+    synced_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    id: str
+    merchant_id: str
+    type: str
+    invoice_id: str | None
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    id: str
+    merchant_id: str
+    url: str
+    description: str | None
+    secret_ciphertext: str
+    event_types: tuple[str, ...]  # empty: every event
+    enabled: bool
+    consecutive_failures: int
+    created_at: datetime
+    updated_at: datetime
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and (not self.event_types or event_type in self.event_types)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    id: str
+    endpoint_id: str
+    event_id: str
+    merchant_id: str
+    status: str
+    attempt_count: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAttempt:
+    id: int
+    delivery_id: str
+    attempted_at: datetime
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    response_excerpt: str | None

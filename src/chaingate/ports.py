@@ -1,0 +1,68 @@
+"""Protocols the services need. Real and fake adapters are chosen in bootstrap.py."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
+from typing import Protocol
+
+from chaingate.config import NetworkConfig
+from chaingate.domain.chain import BlockRef, ScanResult
+
+WatchLookup = Callable[[Collection[str]], Awaitable[set[str]]]
+"""Given candidate recipient addresses, answer the subset the gateway watches."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class ChainClient(Protocol):
+    """One network's nodes, seen through verified value objects.
+
+    Every method raises NodeUnavailable when no node answers usefully; none returns guesses.
+    """
+
+    async def tip_height(self) -> int:
+        """Height of the best block the nodes agree exists."""
+        ...
+
+    async def block_at(self, height: int) -> BlockRef | None:
+        """The canonical block at `height`, or None if the node does not have it (yet)."""
+        ...
+
+    async def scan(
+        self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup
+    ) -> ScanResult:
+        """Blocks start..end (inclusive) and the successful transfers to watched addresses.
+
+        Stops early (fewer blocks) where the node has no block yet. Raises ReorgDetected when
+        block `start` does not link to `parent`, or the range does not link internally.
+        """
+        ...
+
+    async def wait_for_new_head(self, timeout: float) -> None:
+        """Return when a new block is announced (WebSocket newHeads) or after `timeout`."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AddressDeriver(Protocol):
+    """Watch-only derivation for one chain family; never sees a private key."""
+
+    def normalize_account_key(self, extended_key: str) -> str:
+        """Validate an account-level extended public key; raise InvalidWallet if unusable."""
+        ...
+
+    def derive(self, extended_key: str, index: int) -> str:
+        """The receive address `.../0/index`, in the network's canonical form."""
+        ...
+
+
+class PaymentUriBuilder(Protocol):
+    """A wallet-readable payment request (EIP-681, BIP-21) for `amount` base units."""
+
+    def __call__(
+        self, network: NetworkConfig, asset: str, address: str, amount: int
+    ) -> str: ...
