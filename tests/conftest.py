@@ -1,0 +1,78 @@
+"""Shared fixtures: a migrated database on every backend, and the real-node fixtures.
+
+`database` runs each test on SQLite and, when the service is reachable, on PostgreSQL. On a
+machine without PostgreSQL those runs skip with the reason, unless CHAINGATE_REQUIRE_SERVICES=1
+(CI) turns the missing service into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from chaingate.adapters.db.engine import create_engine
+from chaingate.adapters.db.migrate import upgrade_to_head
+from chaingate.adapters.db.tables import metadata
+from chaingate.adapters.db.uow import Database
+from tests.support.services import postgres_admin_url, require_or_skip
+
+pytest_plugins = ["tests.support.anvil"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    import asyncio
+
+    import asyncpg
+
+    admin = postgres_admin_url()
+    name = f"chaingate_test_{os.getpid()}"
+
+    async def _create() -> None:
+        conn = await asyncpg.connect(admin, timeout=3)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    async def _drop() -> None:
+        conn = await asyncpg.connect(admin, timeout=3)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(_create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        require_or_skip(f"PostgreSQL is not reachable at {admin}: {exc}")
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(_drop())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'chaingate.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database (real migrations, real engine)."""
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            await conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    db = Database(engine)
+    yield db
+    await db.dispose()

@@ -1,0 +1,1 @@
+"""Placeholder: the anvil fixtures are being written (see tests/integration/test_evm_*)."""
