@@ -9,11 +9,20 @@ class DomainError(Exception):
     code = "invalid_request"
     status = 400
 
-    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
+        if status is not None:
+            self.status = status
         self.field = field
 
 

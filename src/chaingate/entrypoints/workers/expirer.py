@@ -1,0 +1,31 @@
+"""The expirer worker: expires due invoices on every network, once a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from chaingate.adapters.db.uow import Database
+from chaingate.config import NetworkConfig
+from chaingate.ports import Clock, PaymentUriBuilder
+from chaingate.services.expiry import expire_due
+
+log = logging.getLogger(__name__)
+
+
+async def run_expirer(
+    db: Database,
+    networks: list[tuple[NetworkConfig, PaymentUriBuilder]],
+    clock: Clock,
+    stop: asyncio.Event,
+    interval: float = 1.0,
+) -> None:
+    while not stop.is_set():
+        for network, uri_builder in networks:
+            try:
+                await expire_due(db, network, clock, uri_builder)
+            except Exception:
+                log.exception("expirer: %s failed; will retry", network.name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

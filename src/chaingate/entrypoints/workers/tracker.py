@@ -1,0 +1,50 @@
+"""The tracker worker: one loop per network, resumable from the durable cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chaingate.domain.chain import NodeUnavailable
+from chaingate.services.tracking import ReorgTooDeep, Tracker, sync_once
+
+log = logging.getLogger(__name__)
+
+
+async def run_tracker(tracker: Tracker, stop: asyncio.Event) -> None:
+    """Sync until `stop` is set. Catches up in batches; at the tip, waits for a new head."""
+    backoff = 1.0
+    name = tracker.network.name
+    while not stop.is_set():
+        try:
+            outcome = await sync_once(tracker)
+            backoff = 1.0
+        except NodeUnavailable as exc:
+            log.warning("tracker %s: nodes unavailable (%s); retrying in %.0fs", name, exc, backoff)
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(backoff * 2, 30.0)
+            continue
+        except ReorgTooDeep:
+            log.critical("tracker %s stopped: reorg deeper than the window", name, exc_info=True)
+            await _sleep_or_stop(stop, 60.0)
+            continue
+        except Exception:
+            log.exception("tracker %s: unexpected error; retrying in %.0fs", name, backoff)
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(backoff * 2, 30.0)
+            continue
+        if outcome.at_tip:
+            waiter = asyncio.ensure_future(
+                tracker.chain.wait_for_new_head(tracker.network.poll_interval_seconds)
+            )
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiter, stopper):
+                task.cancel()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,81 @@
+"""Idempotency-Key handling for POSTs, per merchant.
+
+A key is claimed in its own short transaction (so a concurrent twin sees it and gets 409), and
+completed inside the use case's transaction, so "created" and "remembered" commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chaingate.adapters.db.uow import Database, UnitOfWork
+from chaingate.domain.errors import Conflict, DomainError
+
+# A claim older than this belongs to a request that died before committing.
+STALE_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    merchant_id: str
+    key: str
+
+    async def complete(self, uow: UnitOfWork, status: int, body: str) -> None:
+        await uow.idempotency.complete(self.merchant_id, self.key, status, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status: int
+    body: str
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+async def claim(
+    db: Database, merchant_id: str, key: str, request_hash: str, now: datetime, ttl: timedelta
+) -> Claim | Replay:
+    """Claim `key`, or return the stored answer of the request that already used it.
+
+    Raises DomainError 422 `idempotency_key_reused` for the same key with another request,
+    Conflict 409 `idempotency_in_progress` while the first request is still running.
+    """
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise DomainError(
+            "Idempotency-Key must be 1-255 printable characters", code="invalid_idempotency_key"
+        )
+    async with db.uow() as uow:
+        if await uow.idempotency.insert(merchant_id, key, request_hash, now, now + ttl):
+            await uow.commit()
+            return Claim(merchant_id, key)
+        if await uow.idempotency.relock(
+            merchant_id, key, now - STALE_AFTER, now, request_hash, now + ttl
+        ):
+            await uow.commit()
+            return Claim(merchant_id, key)
+        record = await uow.idempotency.get(merchant_id, key)
+    if record is None:  # deleted between our two statements: the twin request failed
+        return await claim(db, merchant_id, key, request_hash, now, ttl)
+    if record.request_hash != request_hash:
+        raise DomainError(
+            "this Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused",
+            status=422,
+        )
+    if record.state != "done" or record.response_status is None:
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed",
+            code="idempotency_in_progress",
+        )
+    return Replay(record.response_status, record.response_body or "")
+
+
+async def release(db: Database, claimed: Claim) -> None:
+    """Forget a claim whose request failed, so the client may retry with the same key."""
+    async with db.uow() as uow:
+        await uow.idempotency.release(claimed.merchant_id, claimed.key)
+        await uow.commit()

@@ -1,0 +1,119 @@
+"""Re-deciding an invoice after its payments changed, and announcing what changed.
+
+Shared by the tracker (payments seen, confirmed, reorged out) and the expirer. Runs inside
+the caller's unit of work: the new state and its events commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from chaingate.adapters.db.uow import UnitOfWork
+from chaingate.config import NetworkConfig
+from chaingate.domain.events import STATUS_EVENTS, EventType
+from chaingate.domain.invoice import evaluate
+from chaingate.domain.models import Invoice, Payment
+from chaingate.domain.money import format_amount
+from chaingate.ports import PaymentUriBuilder
+from chaingate.services.events import emit
+from chaingate.services.views import present_invoice, present_payment
+
+
+@dataclass
+class PaymentChanges:
+    """What happened to one invoice's payments in this transaction."""
+
+    received: list[Payment] = field(default_factory=list)
+    removed: list[Payment] = field(default_factory=list)
+
+
+async def settle_invoice_state(
+    uow: UnitOfWork,
+    invoice_id: str,
+    *,
+    network: NetworkConfig,
+    uri_builder: PaymentUriBuilder,
+    chain_time: datetime,
+    now: datetime,
+    changes: PaymentChanges | None = None,
+) -> Invoice:
+    """Lock the invoice, evaluate it against its stored payments, save, and emit events.
+
+    `chain_time` is the timestamp of the newest verified block: proof of how far the chain has
+    moved, used to decide expiry without trusting the wall clock alone.
+    """
+    invoice = await uow.invoices.lock(invoice_id)
+    assert invoice is not None, f"invoice {invoice_id} vanished under a lock"
+    payments = await uow.payments.for_invoice(invoice_id)
+    result = evaluate(
+        invoice.facts,
+        [p.facts for p in payments],
+        expiry_reached=chain_time >= invoice.expires_at,
+    )
+    changed = (
+        result.status != invoice.status
+        or result.additional_status != invoice.additional_status
+        or result.amount_paid != invoice.amount_paid
+    )
+    if changed:
+        await uow.invoices.save_state(
+            invoice_id,
+            status=result.status,
+            additional_status=result.additional_status,
+            amount_paid=result.amount_paid,
+            at=now,
+        )
+        invoice = replace(
+            invoice,
+            status=result.status,
+            additional_status=result.additional_status,
+            amount_paid=result.amount_paid,
+            updated_at=now,
+        )
+    view = present_invoice(invoice, payments, network, uri_builder)
+    decimals = network.asset_decimals(invoice.asset) or 0
+    changes = changes or PaymentChanges()
+    for payment, event_type in [
+        *((p, EventType.INVOICE_PAYMENT_RECEIVED) for p in changes.received),
+        *((p, EventType.INVOICE_PAYMENT_REMOVED) for p in changes.removed),
+    ]:
+        await _emit(uow, invoice, event_type, view, now, payment=present_payment(payment, decimals))
+    for status in result.transitions:
+        await _emit(uow, invoice, STATUS_EVENTS[status], {**view, "status": status.value}, now)
+    return invoice
+
+
+async def _emit(
+    uow: UnitOfWork,
+    invoice: Invoice,
+    event_type: EventType,
+    view: dict[str, Any],
+    now: datetime,
+    *,
+    payment: dict[str, Any] | None = None,
+) -> None:
+    await emit(
+        uow,
+        merchant_id=invoice.merchant_id,
+        event_type=event_type,
+        data=view,
+        at=now,
+        invoice_id=invoice.id,
+        extra=None if payment is None else {"payment": payment},
+    )
+
+
+def describe_amounts(invoice: Invoice, network: NetworkConfig) -> str:
+    decimals = network.asset_decimals(invoice.asset) or 0
+    return (
+        f"{format_amount(invoice.amount_paid, decimals)}/"
+        f"{format_amount(invoice.amount_due, decimals)} {invoice.asset}"
+    )
+
+
+def touched(payments: Sequence[Payment]) -> list[str]:
+    """Invoice ids in first-seen order, each once."""
+    return list(dict.fromkeys(p.invoice_id for p in payments))
