@@ -11,7 +11,7 @@ from chaingate.domain.errors import InvalidAmount
 
 # uint256 is the widest amount any supported chain can carry.
 MAX_BASE_UNITS = 2**256 - 1
-_DECIMAL = re.compile(r"(?P<int>\d+)(?:\.(?P<frac>\d+))?")
+_DECIMAL = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")  # ASCII only
 
 
 def parse_amount(text: str, decimals: int, *, field: str = "amount") -> int:

@@ -1,0 +1,57 @@
+# ChainGate — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+STATE_DIR ?= .chaingate
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: setup
+setup: $(BIN)/.installed node_modules/.installed ## Install Python deps (.venv) and the local anvil node
+
+.PHONY: run
+run: setup ## Run the gateway with a local chain: API on http://127.0.0.1:$(PORT)
+	$(BIN)/chaingate dev --port $(PORT) --state-dir $(STATE_DIR)
+
+.PHONY: test
+test: setup ## Install what tests need, then run the whole suite (real anvil, SQLite, PostgreSQL)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+.PHONY: lint
+lint: setup ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+.PHONY: bench
+bench: setup ## Benchmarks with same-run baselines; results in bench/results/
+	$(BIN)/python -m bench.run_all
+
+.PHONY: contracts
+contracts: node_modules/.installed ## Recompile the Solidity contracts into src/chaingate/contracts/
+	node scripts/compile-contracts.mjs
+
+.PHONY: lock
+lock: ## Refresh requirements.lock from the current .venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^chaingate' > requirements.lock
+
+.PHONY: clean
+clean: ## Remove the dev state (database, chain) — not the .venv
+	rm -rf $(STATE_DIR)

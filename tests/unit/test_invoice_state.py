@@ -1,0 +1,136 @@
+"""The invoice state machine, case by case (pure logic: no database, no node)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from chaingate.domain.invoice import (
+    AdditionalStatus as A,
+)
+from chaingate.domain.invoice import (
+    InvoiceFacts,
+    PaymentFacts,
+    evaluate,
+    payment_status_for,
+)
+from chaingate.domain.invoice import (
+    InvoiceStatus as S,
+)
+from chaingate.domain.invoice import (
+    PaymentStatus as P,
+)
+
+EXPIRES = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+BEFORE = EXPIRES - timedelta(minutes=5)
+AFTER = EXPIRES + timedelta(minutes=5)
+
+
+def invoice(status: S = S.NEW, due: int = 1000, tolerance_bps: int = 0) -> InvoiceFacts:
+    return InvoiceFacts(
+        status=status, amount_due=due, tolerance_bps=tolerance_bps, expires_at=EXPIRES
+    )
+
+
+def pay(
+    amount: int, status: P = P.PENDING, at: datetime = BEFORE, reached: bool | None = None
+) -> PaymentFacts:
+    return PaymentFacts(
+        amount=amount,
+        status=status,
+        paid_at=at,
+        reached_confirmations=status is P.CONFIRMED if reached is None else reached,
+    )
+
+
+def test_nothing_paid_stays_new() -> None:
+    result = evaluate(invoice(), [], expiry_reached=False)
+    assert (result.status, result.additional_status, result.transitions) == (S.NEW, A.NONE, ())
+
+
+def test_full_amount_seen_goes_processing_then_settles_on_confirmations() -> None:
+    seen = evaluate(invoice(), [pay(1000)], expiry_reached=False)
+    assert seen.status is S.PROCESSING and seen.transitions == (S.PROCESSING,)
+    confirmed = evaluate(invoice(S.PROCESSING), [pay(1000, P.CONFIRMED)], expiry_reached=False)
+    assert confirmed.status is S.SETTLED and confirmed.transitions == (S.SETTLED,)
+
+
+def test_already_confirmed_payment_passes_through_processing() -> None:
+    result = evaluate(invoice(), [pay(1000, P.CONFIRMED)], expiry_reached=False)
+    assert result.transitions == (S.PROCESSING, S.SETTLED)
+
+
+def test_partial_payments_accumulate() -> None:
+    one = evaluate(invoice(), [pay(400)], expiry_reached=False)
+    assert (one.status, one.additional_status, one.amount_paid) == (S.NEW, A.UNDERPAID, 400)
+    both = evaluate(invoice(), [pay(400), pay(600)], expiry_reached=False)
+    assert (both.status, both.additional_status) == (S.PROCESSING, A.NONE)
+
+
+def test_underpaid_then_expired() -> None:
+    result = evaluate(invoice(), [pay(400)], expiry_reached=True)
+    assert (result.status, result.additional_status) == (S.EXPIRED, A.UNDERPAID)
+
+
+def test_overpaid() -> None:
+    result = evaluate(invoice(), [pay(1500, P.CONFIRMED)], expiry_reached=False)
+    assert (result.status, result.additional_status) == (S.SETTLED, A.OVERPAID)
+
+
+def test_tolerance_accepts_a_small_shortfall() -> None:
+    result = evaluate(invoice(tolerance_bps=100), [pay(990)], expiry_reached=False)
+    assert result.status is S.PROCESSING
+    short = evaluate(invoice(tolerance_bps=100), [pay(989)], expiry_reached=False)
+    assert short.status is S.NEW
+
+
+def test_payment_after_expiry_is_recorded_as_paid_late() -> None:
+    result = evaluate(invoice(), [pay(1000, at=AFTER)], expiry_reached=False)
+    assert (result.status, result.additional_status, result.amount_paid) == (
+        S.EXPIRED,
+        A.PAID_LATE,
+        1000,
+    )
+    later = evaluate(invoice(S.EXPIRED), [pay(1000, at=AFTER)], expiry_reached=True)
+    assert later.status is S.EXPIRED and later.transitions == ()
+
+
+def test_payment_mined_before_expiry_counts_even_if_seen_late() -> None:
+    result = evaluate(invoice(), [pay(1000, at=BEFORE)], expiry_reached=True)
+    assert result.status is S.PROCESSING
+
+
+def test_unconfirmed_payment_vanishing_reopens_the_invoice() -> None:
+    result = evaluate(invoice(S.PROCESSING), [pay(1000, P.ORPHANED)], expiry_reached=False)
+    assert (result.status, result.transitions, result.amount_paid) == (S.NEW, (S.NEW,), 0)
+
+
+def test_confirmed_payment_vanishing_invalidates() -> None:
+    lost = pay(1000, P.ORPHANED, reached=True)
+    settled = evaluate(invoice(S.SETTLED), [lost], expiry_reached=False)
+    assert settled.status is S.INVALID and settled.transitions == (S.INVALID,)
+    processing = evaluate(invoice(S.PROCESSING), [lost, pay(500)], expiry_reached=False)
+    assert processing.status is S.INVALID
+
+
+def test_failed_payment_does_not_count() -> None:
+    result = evaluate(invoice(), [pay(1000, P.FAILED)], expiry_reached=False)
+    assert result.status is S.NEW and result.amount_paid == 0
+
+
+def test_settled_stays_settled_when_an_extra_pending_payment_vanishes() -> None:
+    result = evaluate(
+        invoice(S.SETTLED), [pay(1000, P.CONFIRMED), pay(5, P.ORPHANED)], expiry_reached=False
+    )
+    assert result.status is S.SETTLED and result.transitions == ()
+
+
+def test_terminal_statuses_do_not_move_on_new_money() -> None:
+    for status in (S.EXPIRED, S.INVALID):
+        result = evaluate(invoice(status), [pay(1000, P.CONFIRMED)], expiry_reached=True)
+        assert result.status is status
+
+
+def test_confirmation_threshold() -> None:
+    assert payment_status_for(2, 3) is P.PENDING
+    assert payment_status_for(3, 3) is P.CONFIRMED
+    assert payment_status_for(1, 0) is P.CONFIRMED  # a mined payment has one confirmation
