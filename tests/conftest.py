@@ -65,14 +65,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """A migrated, empty database (real migrations, real engine)."""
+async def clean_database_url(database_url: str) -> str:
+    """The URL of a migrated database with every table empty."""
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
     if engine.dialect.name == "postgresql":
         async with engine.begin() as conn:
             names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
             await conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    db = Database(engine)
+    await engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+async def database(clean_database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database (real migrations, real engine)."""
+    db = Database(create_engine(clean_database_url))
     yield db
     await db.dispose()

@@ -1,0 +1,80 @@
+"""The composition root: settings -> adapters -> the container the entrypoints use.
+
+This is the one place that knows which concrete adapter serves each port.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+from chaingate.adapters.chains.evm.client import EvmChainClient
+from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
+from chaingate.adapters.chains.evm.uri import payment_uri as evm_payment_uri
+from chaingate.adapters.clock import SystemClock
+from chaingate.adapters.db.engine import create_engine
+from chaingate.adapters.db.uow import Database
+from chaingate.adapters.secrets import SecretBox
+from chaingate.adapters.ssrf import UrlGuard
+from chaingate.config import NetworkConfig, Settings
+from chaingate.ports import AddressDeriver, ChainClient, Clock, PaymentUriBuilder
+from chaingate.services.invoicing import InvoiceContext
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(Exception):
+    """Settings that cannot run safely."""
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    clock: Clock
+    derivers: dict[str, AddressDeriver]
+    uri_builders: dict[str, PaymentUriBuilder]
+    secret_box: SecretBox
+    url_guard: UrlGuard
+    invoice_context: InvoiceContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.invoice_context = InvoiceContext(
+            settings=self.settings, derivers=self.derivers, uri_builders=self.uri_builders
+        )
+
+    def uri_builder(self, network: NetworkConfig) -> PaymentUriBuilder:
+        return self.uri_builders[network.kind]
+
+    def chain_client(self, network: NetworkConfig) -> ChainClient:
+        return EvmChainClient(network)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    if settings.dev_mode:
+        # Dev only: derived from the database URL so restarts can still read stored secrets.
+        return hashlib.sha256(b"chaingate-dev:" + settings.database_url.encode()).hexdigest()
+    raise ConfigurationError(
+        "CHAINGATE_SECRET_KEY must be set (it encrypts webhook signing secrets at rest)"
+    )
+
+
+def build_container(settings: Settings) -> Container:
+    return Container(
+        settings=settings,
+        db=Database(create_engine(settings.database_url)),
+        clock=SystemClock(),
+        derivers={"evm": EvmAddressDeriver()},
+        uri_builders={"evm": evm_payment_uri},
+        secret_box=SecretBox(_secret_key(settings)),
+        url_guard=UrlGuard(
+            allow_private=settings.allow_private_webhook_urls,
+            allow_loopback=settings.dev_mode or settings.allow_private_webhook_urls,
+        ),
+    )

@@ -1,0 +1,34 @@
+"""The FastAPI application: routers, problem+json errors, body limits. No business logic."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chaingate import __version__
+from chaingate.bootstrap import Container
+from chaingate.entrypoints.api.limits import BodyLimitMiddleware
+from chaingate.entrypoints.api.problems import install_problem_handlers
+from chaingate.entrypoints.api.routers import events, invoices, system, wallets, webhooks
+
+DESCRIPTION = """
+Self-hosted crypto payments. Amounts are decimal strings; every error is
+`application/problem+json` with a stable `code`; every POST accepts `Idempotency-Key`.
+Authenticate with `Authorization: Bearer <api key>`.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="ChainGate",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.container = container
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
+    for module in (system, invoices, wallets, webhooks, events):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,124 @@
+"""Request and response shapes at the HTTP edge. Amounts are decimal strings, never numbers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InvoiceCreate(Strict):
+    amount: StrictStr = Field(
+        max_length=100, description='Decimal string in the asset\'s units, e.g. "12.50".'
+    )
+    currency: StrictStr = Field(max_length=16, description="Asset code: ETH, USDT, ...")
+    network: StrictStr = Field(max_length=32, description="A configured network name.")
+    order_id: StrictStr | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+    expires_in: StrictInt | None = Field(default=None, description="Seconds; default 900.")
+    required_confirmations: StrictInt | None = None
+    payment_tolerance: StrictStr | None = Field(
+        default=None, max_length=10, description='Percent underpayment accepted, e.g. "0.5".'
+    )
+
+
+class PaymentOut(BaseModel):
+    id: str
+    txid: str
+    log_index: int | None
+    output: str | None
+    amount: str
+    currency: str
+    token_contract: str | None
+    from_: str | None = Field(alias="from")
+    block_number: int
+    block_hash: str
+    confirmations: int
+    status: Literal["pending", "confirmed", "orphaned", "failed"]
+    paid_at: str
+    created_at: str
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    object: Literal["invoice"]
+    status: Literal["new", "processing", "settled", "expired", "invalid"]
+    additional_status: Literal["none", "underpaid", "overpaid", "paid_late"]
+    amount: str
+    amount_due: str
+    amount_paid: str
+    currency: str
+    network: str
+    chain_id: int
+    address: str
+    payment_uri: str
+    required_confirmations: int
+    payment_tolerance: str
+    order_id: str | None
+    metadata: dict[str, Any]
+    expires_at: str
+    created_at: str
+    updated_at: str
+    payments: list[PaymentOut]
+
+
+class InvoiceList(BaseModel):
+    data: list[InvoiceOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class WalletCreate(Strict):
+    network: StrictStr = Field(max_length=32)
+    xpub: StrictStr = Field(
+        max_length=200,
+        description="Account-level extended PUBLIC key (EVM: m/44'/60'/0'). Never a private key.",
+    )
+
+
+class WalletOut(BaseModel):
+    id: str
+    network: str
+    xpub: str
+    next_index: int
+    created_at: str
+
+
+class WebhookCreate(Strict):
+    url: StrictStr = Field(max_length=2000)
+    events: list[StrictStr] | None = Field(default=None, max_length=32)
+    description: StrictStr | None = Field(default=None, max_length=200)
+
+
+class WebhookUpdate(Strict):
+    url: StrictStr | None = Field(default=None, max_length=2000)
+    events: list[StrictStr] | None = Field(default=None, max_length=32)
+    description: StrictStr | None = Field(default=None, max_length=200)
+    enabled: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    created_at: str
+    secret: str | None = Field(default=None, description="Only in the creation answer.")
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    data: list[dict[str, Any]]
+    next_cursor: str | None
+    has_more: bool

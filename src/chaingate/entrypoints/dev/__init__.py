@@ -1,0 +1,1 @@
+"""`chaingate dev`: the whole gateway plus a local chain, in one command."""
