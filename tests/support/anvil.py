@@ -239,8 +239,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def anvil() -> Iterator[AnvilNode]:
     """A real anvil node for the whole session (see the module docstring)."""
     binary = find_anvil()
-    if binary is None:
-        require_or_skip("anvil not installed: run make test / npm ci")
+    if binary is None or not os.access(binary, os.X_OK):
+        require_or_skip(f"anvil not installed ({binary or 'not found'}): run make test / npm ci")
         raise AssertionError("unreachable")  # require_or_skip always raises
     workdir = Path(tempfile.mkdtemp(prefix="chaingate-anvil-"))
     process, port = _start_anvil(binary, workdir)

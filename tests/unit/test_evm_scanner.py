@@ -273,3 +273,14 @@ async def test_the_watch_lookup_cannot_add_addresses_it_was_not_asked_about(
     assert [t.to_address for t in result.transfers] == [PAYER]
     result = await client.scan(2, 2, await client.block_at(1), watching("0x" + "ee" * 20))
     assert result.transfers == ()
+
+
+async def test_a_four_topic_transfer_with_data_credits_nothing(
+    client: EvmChainClient, nodes: Nodes
+) -> None:
+    # Same topic0 as ERC-20, an extra indexed topic and 32 bytes of data: only the topic count
+    # tells it is not an ERC-20 Transfer (anvil's NFT-like contract has no data at all).
+    log = nodes.chains["a.test"].logs[h(3)][0]
+    log["topics"].append("0x" + "00" * 31 + "07")
+    result = await client.scan(3, 3, await client.block_at(2), watching(SHOP))
+    assert result.transfers == ()

@@ -100,6 +100,7 @@ class EvmChainClient:
         Raises ReorgDetected when block `start` does not extend `parent`. A break in the links
         inside the range truncates the result to its linked prefix instead (the node switched
         branch while answering; the next scan, standing on the prefix, will see the reorg).
+        `is_watched` is asked once per attempt: again if the scan restarts on another node.
         """
         if start < 0 or end < start:
             raise ValueError(f"bad block range {start}..{end}")

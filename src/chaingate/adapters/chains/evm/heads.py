@@ -92,6 +92,9 @@ class NewHeadsListener:
                             self._head_seen.set()
             except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
                 log.warning("newHeads on %s: %s; reconnecting in %.1fs", self._label, exc, delay)
+            except Exception:
+                # Only a hint channel: whatever went wrong, keep polling alive and try again.
+                log.exception("newHeads on %s failed; reconnecting in %.1fs", self._label, delay)
             finally:
                 self._connected = False
             await asyncio.sleep(delay)

@@ -62,6 +62,8 @@ async def send_transaction(
     chain_id = parse.quantity(await rpc.call("eth_chainId"), "eth_chainId")
     nonce = parse.quantity(await rpc.call("eth_getTransactionCount", [sender, "pending"]), "nonce")
     latest = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    if not isinstance(latest, dict):
+        raise parse.BadNodeAnswer("no latest block to read the base fee from")
     base_fee = parse.quantity(latest.get("baseFeePerGas"), "baseFeePerGas")
     tip = parse.quantity(await rpc.call("eth_maxPriorityFeePerGas"), "eth_maxPriorityFeePerGas")
     request: dict[str, Any] = {"from": sender, "value": hex(value), "data": "0x" + data.hex()}
