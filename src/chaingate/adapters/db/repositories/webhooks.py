@@ -25,6 +25,7 @@ class DueDelivery:
     delivery_id: str
     endpoint_id: str
     event_id: str
+    event_type: str
     url: str
     secret_ciphertext: str
     body: str
@@ -142,16 +143,27 @@ class WebhookRepository:
         return grouped
 
     async def claim_due(
-        self, now: datetime, *, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        probe_after_failures: int = 5,
     ) -> list[DueDelivery]:
         """Lease up to `limit` due deliveries, at most `per_endpoint` from any one endpoint.
 
         The per-endpoint cap keeps a slow or failing endpoint from filling the batch, so one
-        merchant's dead server never delays another's webhooks. The lease (not a held lock)
-        lets several dispatchers share the table; an expired lease is simply claimed again.
+        merchant's dead server never delays another's webhooks. Slots go round-robin (every
+        endpoint's first delivery before anyone's second), endpoints that have been failing
+        come last within a round, and one failing `probe_after_failures` times in a row gets a
+        single probe per batch (a circuit breaker, half-open until an attempt succeeds).
+        The lease (not a held lock) lets several dispatchers share the table; an expired lease
+        is simply claimed again.
         """
         d = webhook_deliveries
-        available = and_(
+        e = webhook_endpoints
+        due = and_(
             d.c.status == "pending",
             d.c.next_attempt_at <= now,
             or_(d.c.lease_until.is_(None), d.c.lease_until < now),
@@ -159,24 +171,36 @@ class WebhookRepository:
         ranked = (
             select(
                 d.c.id,
+                d.c.next_attempt_at,
+                e.c.consecutive_failures.label("failures"),
                 func.row_number()
-                .over(partition_by=d.c.endpoint_id, order_by=d.c.next_attempt_at)
+                .over(partition_by=d.c.endpoint_id, order_by=(d.c.next_attempt_at, d.c.id))
                 .label("rank"),
             )
-            .where(available)
+            .join(e, e.c.id == d.c.endpoint_id)
+            # A disabled endpoint's queue waits, untouched, until it is enabled again.
+            .where(due, e.c.enabled)
             .subquery()
         )
         candidates = list(
             (
                 await self._conn.execute(
-                    select(ranked.c.id).where(ranked.c.rank <= per_endpoint).limit(limit)
+                    select(ranked.c.id)
+                    .where(
+                        ranked.c.rank <= per_endpoint,
+                        or_(ranked.c.rank == 1, ranked.c.failures < probe_after_failures),
+                    )
+                    .order_by(
+                        ranked.c.rank, ranked.c.failures, ranked.c.next_attempt_at, ranked.c.id
+                    )
+                    .limit(limit)
                 )
             ).scalars()
         )
         if not candidates:
             return []
         await self._conn.execute(
-            update(d).where(d.c.id.in_(candidates), available).values(lease_until=now + lease)
+            update(d).where(d.c.id.in_(candidates), due).values(lease_until=now + lease)
         )
         rows = (
             await self._conn.execute(
@@ -184,6 +208,7 @@ class WebhookRepository:
                     d.c.id.label("delivery_id"),
                     d.c.endpoint_id,
                     d.c.event_id,
+                    events.c.type.label("event_type"),
                     webhook_endpoints.c.url,
                     webhook_endpoints.c.secret_ciphertext,
                     events.c.body,
@@ -233,6 +258,14 @@ class WebhookRepository:
                 updated_at=attempted_at,
                 delivered_at=attempted_at if outcome == "succeeded" else None,
             )
+        )
+
+    async def record_endpoint_outcome(self, endpoint_id: str, *, succeeded: bool) -> None:
+        """Count failed attempts in a row (a success resets it); claim_due's breaker reads it."""
+        e = webhook_endpoints
+        failures = 0 if succeeded else e.c.consecutive_failures + 1
+        await self._conn.execute(
+            update(e).where(e.c.id == endpoint_id).values(consecutive_failures=failures)
         )
 
     async def reschedule(self, delivery_id: str, at: datetime) -> None:
