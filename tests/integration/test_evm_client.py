@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ from chaingate.adapters.chains.evm.scanner import TRANSFER_TOPIC
 from chaingate.config import TokenConfig
 from chaingate.domain.chain import BlockRef, NodeUnavailable, ReorgDetected, ScanResult
 from chaingate.ports import ChainClient
-from tests.support.anvil import AnvilNode
+from tests.support.anvil import AnvilNode, find_anvil, start_anvil, stop_anvil
 from tests.support.chain_contract import ChainClientContract, WatchList
 from tests.support.net import free_port
 
@@ -105,6 +106,14 @@ async def scan_since(
     is_watched = WatchList(set(watched))
     result = await client.scan(parent.number + 1, await client.tip_height(), parent, is_watched)
     return result, is_watched
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll `condition` (a client's state, no event to await) until true or fail."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
 
 
 async def mined(anvil: AnvilNode, txid: str) -> NodeReceipt:
@@ -417,10 +426,7 @@ async def test_wait_for_new_head_wakes_on_a_mined_block(anvil_isolated: AnvilNod
     client = EvmChainClient(anvil_isolated.network())
     try:
         await client.wait_for_new_head(0.01)  # starts the subscription
-        deadline = time.monotonic() + 5
-        while not client.new_heads_connected and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        assert client.new_heads_connected
+        await until(lambda: client.new_heads_connected)
 
         started = time.monotonic()
         waiter = asyncio.create_task(client.wait_for_new_head(30))
@@ -451,3 +457,29 @@ async def test_wait_for_new_head_without_websocket_sleeps_the_timeout(
             assert not client.new_heads_connected
         finally:
             await client.close()
+
+
+async def test_the_new_heads_subscription_reconnects_after_the_node_restarts(
+    anvil: AnvilNode, tmp_path: Path
+) -> None:
+    binary = find_anvil()
+    assert binary is not None
+    process, port = start_anvil(binary, tmp_path)
+    url = f"127.0.0.1:{port}"
+    client = EvmChainClient(anvil.network(rpc_urls=[f"http://{url}"], ws_url=f"ws://{url}"))
+    try:
+        await client.wait_for_new_head(0.01)
+        await until(lambda: client.new_heads_connected)
+        stop_anvil(process)
+        await until(lambda: not client.new_heads_connected)
+
+        process, _ = start_anvil(binary, tmp_path, port=port)
+        await until(lambda: client.new_heads_connected, within=10)
+        waiter = asyncio.create_task(client.wait_for_new_head(30))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        await client.rpc.call("anvil_mine", ["0x1"])
+        await asyncio.wait_for(waiter, timeout=5)
+    finally:
+        await client.close()
+        stop_anvil(process)

@@ -177,11 +177,15 @@ class AnvilNode:
             )
 
 
-def _start_anvil(binary: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start anvil on a free port it provably owns; retries when another process wins the race."""
-    for _ in range(3):
-        port = free_port()
-        log = (workdir / f"anvil-{port}.log").open("wb")
+def start_anvil(
+    binary: str, workdir: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start anvil on `port` (default: a free one) and return it once it answers RPC from a
+    port it provably owns. Without `port`, retries on a new port when another process wins
+    the race for it. Stop it with `stop_anvil`."""
+    for _ in range(1 if port is not None else 3):
+        chosen = port if port is not None else free_port()
+        log = (workdir / f"anvil-{chosen}.log").open("ab")
         process = subprocess.Popen(
             [
                 binary,
@@ -189,7 +193,7 @@ def _start_anvil(binary: str, workdir: Path) -> tuple[subprocess.Popen[bytes], i
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                str(chosen),
                 "--chain-id",
                 str(ANVIL_CHAIN_ID),
                 "--accounts",
@@ -203,9 +207,9 @@ def _start_anvil(binary: str, workdir: Path) -> tuple[subprocess.Popen[bytes], i
             stderr=subprocess.STDOUT,
         )
         log.close()
-        if _wait_ready(process, port) and listening_pid_owns(process.pid, port):
-            return process, port
-        _stop(process)
+        if _wait_ready(process, chosen) and listening_pid_owns(process.pid, chosen):
+            return process, chosen
+        stop_anvil(process)
     raise RuntimeError(f"anvil did not start; see the logs in {workdir}")
 
 
@@ -225,7 +229,8 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, within: float = 20.
     return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_anvil(process: subprocess.Popen[bytes]) -> None:
+    """Terminate an anvil started by `start_anvil` (kill it if it does not stop)."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -243,7 +248,7 @@ def anvil() -> Iterator[AnvilNode]:
         require_or_skip(f"anvil not installed ({binary or 'not found'}): run make test / npm ci")
         raise AssertionError("unreachable")  # require_or_skip always raises
     workdir = Path(tempfile.mkdtemp(prefix="chaingate-anvil-"))
-    process, port = _start_anvil(binary, workdir)
+    process, port = start_anvil(binary, workdir)
     try:
         yield AnvilNode(
             rpc_url=f"http://127.0.0.1:{port}",
@@ -253,7 +258,7 @@ def anvil() -> Iterator[AnvilNode]:
             process=process,
         )
     finally:
-        _stop(process)
+        stop_anvil(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
