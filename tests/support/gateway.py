@@ -17,6 +17,7 @@ from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import Container, build_container
 from chaingate.config import NetworkConfig, Settings
 from chaingate.entrypoints.api.app import create_app
+from chaingate.ports import Clock
 from chaingate.services.merchants import create_merchant
 from chaingate.services.tracking import SyncOutcome, Tracker, sync_once
 
@@ -106,7 +107,11 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    database_url: str, networks: list[NetworkConfig], **settings: Any
+    database_url: str,
+    networks: list[NetworkConfig],
+    *,
+    clock: Clock | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Gateway]:
     container = build_container(
         Settings(
@@ -117,6 +122,8 @@ async def running_gateway(
             **settings,
         )
     )
+    if clock is not None:
+        container.clock = clock
     await upgrade_to_head(container.db.engine)
     transport = httpx.ASGITransport(app=create_app(container))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:

@@ -1,0 +1,358 @@
+"""The core loop on a real anvil node and a real database (SQLite and PostgreSQL):
+invoice -> fresh address -> independent payer -> tracker -> confirmations/reorgs -> events.
+
+The payer is anvil's own unlocked account (eth_sendTransaction): nothing of ours signs the
+payments the tracker must find. The tracker is stepped with `gateway.sync` so each assertion
+sees exactly the blocks the test mined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chaingate.adapters.chains.evm.artifacts import NFT_LIKE_TRANSFER
+from chaingate.adapters.chains.evm.wallet_ops import encode_call
+from chaingate.config import TokenConfig
+from chaingate.services.expiry import expire_due
+from tests.support.anvil import AnvilNode
+from tests.support.clock import SteerableClock
+from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+
+pytestmark = pytest.mark.anvil
+
+ETH = 10**18
+USDT = 10**6
+
+
+@dataclass
+class World:
+    node: AnvilNode
+    gateway: Gateway
+    shop: MerchantHandle
+    usdt: TokenConfig
+    clock: SteerableClock
+
+    @property
+    def payer(self) -> str:
+        return self.node.accounts[1].address
+
+    async def pay_eth(self, to: str, wei: int) -> str:
+        txid: str = await self.node.rpc(
+            "eth_sendTransaction", {"from": self.payer, "to": to, "value": hex(wei)}
+        )
+        return txid
+
+    async def pay_token(
+        self, to: str, units: int, *, contract: str | None = None, gas: int | None = None
+    ) -> str:
+        data = encode_call("transfer(address,uint256)", ["address", "uint256"], [to, units])
+        tx: dict[str, Any] = {
+            "from": self.payer,
+            "to": contract or self.usdt.contract,
+            "data": "0x" + data.hex(),
+        }
+        if gas is not None:
+            tx["gas"] = hex(gas)
+        txid: str = await self.node.rpc("eth_sendTransaction", tx)
+        return txid
+
+    async def receipt(self, txid: str) -> dict[str, Any] | None:
+        answer: dict[str, Any] | None = await self.node.rpc("eth_getTransactionReceipt", txid)
+        return answer
+
+    async def sync(self) -> None:
+        await self.gateway.sync("anvil")
+
+    async def event_types(self, invoice_id: str) -> list[str]:
+        return [e["type"] for e in await self.shop.events(invoice_id)]
+
+    async def chain_time(self) -> datetime:
+        block = await self.node.rpc("eth_getBlockByNumber", "latest", False)
+        return datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
+
+
+@pytest.fixture
+async def world(anvil_isolated: AnvilNode, clean_database_url: str) -> AsyncIterator[World]:
+    node = anvil_isolated
+    usdt = await node.deploy_token("USDT", 6, holder=node.accounts[1].address)
+    network = node.network(
+        [usdt], required_confirmations=3, start_block=await node.tip(), scan_batch_blocks=7
+    )
+    # Start the clock at the chain's own time: earlier tests may have moved anvil's clock on.
+    block = await node.rpc("eth_getBlockByNumber", "latest", False)
+    chain_now = datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
+    clock = SteerableClock(max(chain_now, datetime.now(UTC)))
+    async with running_gateway(clean_database_url, [network], clock=clock) as gateway:
+        shop = await gateway.merchant()
+        world = World(node, gateway, shop, usdt, clock)
+        await world.sync()
+        await node.mine(4)  # some verified history below the tests' blocks, for reorgs
+        await world.sync()
+        yield world
+
+
+async def test_eth_invoice_paid_exactly(world: World) -> None:
+    invoice = await world.shop.invoice(amount="0.5", currency="ETH", network="anvil")
+    txid = await world.pay_eth(invoice["address"], ETH // 2)
+    await world.sync()
+    seen = await world.shop.fetch(invoice["id"])
+    assert seen["status"] == "processing"
+    assert seen["amount_paid"] == "0.5" and seen["amount_due"] == "0"
+    [payment] = seen["payments"]
+    assert (payment["txid"], payment["output"], payment["log_index"]) == (txid, "native", None)
+    assert (payment["amount"], payment["confirmations"], payment["status"]) == ("0.5", 1, "pending")
+    assert payment["from"] == world.payer
+
+    await world.node.mine(1)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "processing"
+    await world.node.mine(1)
+    await world.sync()
+    settled = await world.shop.fetch(invoice["id"])
+    assert settled["status"] == "settled" and settled["additional_status"] == "none"
+    assert settled["payments"][0]["confirmations"] == 3
+    assert settled["payments"][0]["status"] == "confirmed"
+    assert await world.event_types(invoice["id"]) == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+    events = await world.shop.events(invoice["id"])
+    assert events[1]["payment"]["txid"] == txid
+    assert events[-1]["data"]["status"] == "settled"
+
+
+async def test_usdt_invoice_paid_in_two_partial_transfers(world: World) -> None:
+    invoice = await world.shop.invoice(amount="25", currency="USDT", network="anvil")
+    await world.pay_token(invoice["address"], 10 * USDT)
+    await world.sync()
+    partial = await world.shop.fetch(invoice["id"])
+    assert (partial["status"], partial["additional_status"]) == ("new", "underpaid")
+    assert (partial["amount_paid"], partial["amount_due"]) == ("10", "15")
+    assert "uint256=15000000" in partial["payment_uri"]  # the QR asks for what is left
+
+    await world.pay_token(invoice["address"], 15 * USDT)
+    await world.node.mine(2)
+    await world.sync()
+    done = await world.shop.fetch(invoice["id"])
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "settled",
+        "none",
+        "25",
+    )
+    assert [p["amount"] for p in done["payments"]] == ["10", "15"]
+    assert all(p["output"] is None and p["log_index"] is not None for p in done["payments"])
+    assert all(p["token_contract"] == world.usdt.contract for p in done["payments"])
+    assert (await world.event_types(invoice["id"])).count("invoice.payment_received") == 2
+
+
+async def test_underpaid_then_expired(world: World) -> None:
+    invoice = await world.shop.invoice(amount="1", currency="ETH", network="anvil", expires_in=600)
+    await world.pay_eth(invoice["address"], ETH // 4)
+    await world.sync()
+    network = world.gateway.container.settings.networks[0]
+    uri = world.gateway.container.uri_builder(network)
+    # Not yet: the wall clock is before expiry.
+    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 0
+
+    later = world.clock.advance(601)
+    await world.node.rpc("evm_mine", int(later.timestamp()))
+    await world.sync()
+    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 1
+    expired = await world.shop.fetch(invoice["id"])
+    assert (expired["status"], expired["additional_status"], expired["amount_paid"]) == (
+        "expired",
+        "underpaid",
+        "0.25",
+    )
+    assert (await world.event_types(invoice["id"]))[-1] == "invoice.expired"
+
+
+async def test_expiry_waits_for_the_tracker_to_be_past_it(world: World) -> None:
+    invoice = await world.shop.invoice(amount="1", currency="ETH", network="anvil", expires_in=600)
+    network = world.gateway.container.settings.networks[0]
+    uri = world.gateway.container.uri_builder(network)
+    world.clock.advance(700)
+    # The wall clock says expired, but the tracker last stood on the tip before expiry: a
+    # payment mined in time may not be scanned yet, so nothing expires.
+    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 0
+    await world.sync()
+    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 1
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "expired"
+
+
+async def test_overpaid(world: World) -> None:
+    invoice = await world.shop.invoice(
+        amount="1", currency="ETH", network="anvil", required_confirmations=1
+    )
+    await world.pay_eth(invoice["address"], 3 * ETH // 2)
+    await world.sync()
+    paid = await world.shop.fetch(invoice["id"])
+    assert (paid["status"], paid["additional_status"], paid["amount_paid"]) == (
+        "settled",
+        "overpaid",
+        "1.5",
+    )
+
+
+async def test_paid_after_expiry_is_recorded_not_lost(world: World) -> None:
+    invoice = await world.shop.invoice(amount="5", currency="USDT", network="anvil", expires_in=600)
+    late = world.clock.advance(900)
+    await world.node.rpc("anvil_setNextBlockTimestamp", int(late.timestamp()))
+    txid = await world.pay_token(invoice["address"], 5 * USDT)
+    await world.sync()
+    seen = await world.shop.fetch(invoice["id"])
+    assert (seen["status"], seen["additional_status"], seen["amount_paid"]) == (
+        "expired",
+        "paid_late",
+        "5",
+    )
+    assert seen["payments"][0]["txid"] == txid
+    types = await world.event_types(invoice["id"])
+    assert types == ["invoice.created", "invoice.payment_received", "invoice.expired"]
+
+
+async def test_same_symbol_token_at_another_contract_credits_nothing(world: World) -> None:
+    fake = await world.node.deploy_token("USDT", 6, holder=world.payer)
+    invoice = await world.shop.invoice(amount="5", currency="USDT", network="anvil")
+    receipt_of = await world.pay_token(invoice["address"], 5 * USDT, contract=fake.contract)
+    assert (await world.receipt(receipt_of) or {}).get("status") == "0x1"  # it really moved
+    await world.node.mine(3)
+    await world.sync()
+    untouched = await world.shop.fetch(invoice["id"])
+    assert (untouched["status"], untouched["amount_paid"], untouched["payments"]) == (
+        "new",
+        "0",
+        [],
+    )
+
+
+async def test_reverted_transfer_credits_nothing(world: World) -> None:
+    invoice = await world.shop.invoice(amount="5", currency="USDT", network="anvil")
+    too_much = 10**30  # more than the payer holds: transfer() reverts
+    txid = await world.pay_token(invoice["address"], too_much, gas=100_000)
+    assert (await world.receipt(txid) or {}).get("status") == "0x0"  # mined, and failed
+    await world.node.mine(3)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["payments"] == []
+
+
+async def test_zero_value_and_nft_style_transfers_credit_nothing(world: World) -> None:
+    invoice = await world.shop.invoice(amount="5", currency="USDT", network="anvil")
+    await world.pay_token(invoice["address"], 0)
+    await world.pay_eth(invoice["address"], 0)
+    nft = await world.node.deploy(NFT_LIKE_TRANSFER)
+    data = encode_call(
+        "emitTransfer(address,uint256)", ["address", "uint256"], [invoice["address"], 5 * USDT]
+    )
+    await world.node.rpc(
+        "eth_sendTransaction", {"from": world.payer, "to": nft, "data": "0x" + data.hex()}
+    )
+    await world.node.mine(3)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["payments"] == []
+
+
+async def test_reorg_removing_an_unconfirmed_payment_reopens_the_invoice(world: World) -> None:
+    invoice = await world.shop.invoice(amount="1", currency="ETH", network="anvil")
+    txid = await world.pay_eth(invoice["address"], ETH)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "processing"
+
+    await world.node.reorg(2)  # replaces the payment's block with an empty one
+    assert await world.receipt(txid) is None
+    await world.sync()
+    reopened = await world.shop.fetch(invoice["id"])
+    assert (reopened["status"], reopened["amount_paid"]) == ("new", "0")
+    assert reopened["payments"][0]["status"] == "orphaned"
+    assert (await world.event_types(invoice["id"]))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.reopened",
+    ]
+
+    # The customer pays again: the invoice completes normally.
+    await world.pay_eth(invoice["address"], ETH)
+    await world.node.mine(2)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+
+
+async def test_reorg_removing_a_settled_payment_invalidates(world: World) -> None:
+    invoice = await world.shop.invoice(
+        amount="1", currency="ETH", network="anvil", required_confirmations=2
+    )
+    await world.pay_eth(invoice["address"], ETH)
+    await world.node.mine(1)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+
+    await world.node.reorg(3)
+    await world.sync()
+    invalid = await world.shop.fetch(invoice["id"])
+    assert (invalid["status"], invalid["amount_paid"]) == ("invalid", "0")
+    assert (await world.event_types(invoice["id"]))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.invalid",
+    ]
+
+
+async def test_replaying_blocks_credits_nothing_twice(world: World) -> None:
+    invoice = await world.shop.invoice(amount="2", currency="USDT", network="anvil")
+    await world.pay_token(invoice["address"], 2 * USDT)
+    await world.sync()
+    # Rewind the cursor as if a crash had lost the last commit's effect on it, and replay.
+    tracker = world.gateway.tracker("anvil")
+    async with world.gateway.container.db.uow() as uow:
+        cursor = await uow.chain.cursor("anvil")
+        assert cursor is not None
+        stored = await uow.chain.blocks_from("anvil", cursor.height - 2)
+        back = stored[-1]
+        await uow.chain.move_cursor("anvil", cursor, back, world.clock.now())
+        await uow.chain.forget_above("anvil", back.number)
+        await uow.commit()
+    await world.sync()
+    again = await world.shop.fetch(invoice["id"])
+    assert len(again["payments"]) == 1 and again["amount_paid"] == "2"
+    assert (await world.event_types(invoice["id"])).count("invoice.payment_received") == 1
+    assert tracker.network.name == "anvil"
+
+
+async def test_two_trackers_at_once_credit_once(world: World) -> None:
+    import asyncio
+
+    from chaingate.services.tracking import Tracker, sync_once
+
+    invoices = [
+        await world.shop.invoice(amount="1", currency="ETH", network="anvil") for _ in range(4)
+    ]
+    for invoice in invoices:
+        await world.pay_eth(invoice["address"], ETH)
+    base = world.gateway.tracker("anvil")
+    twin = Tracker(
+        db=base.db,
+        chain=world.gateway.container.chain_client(base.network),
+        network=base.network,
+        clock=base.clock,
+        uri_builder=base.uri_builder,
+    )
+    try:
+        for _ in range(6):
+            await asyncio.gather(sync_once(base), sync_once(twin))
+            await world.node.mine(1)
+    finally:
+        await twin.chain.close()
+    await world.sync()
+    for invoice in invoices:
+        seen = await world.shop.fetch(invoice["id"])
+        assert (seen["status"], len(seen["payments"]), seen["amount_paid"]) == (
+            "settled",
+            1,
+            "1",
+        ), seen
+        assert (await world.event_types(invoice["id"])).count("invoice.payment_received") == 1
