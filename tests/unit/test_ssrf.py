@@ -119,6 +119,7 @@ NUMERIC_SPELLINGS = [
     "http://0x0/",
     "http://2852039166/",  # 169.254.169.254
     "http://1.2.3.4.5/",
+    "http://127.0.0.1./",  # trailing dot: a name to httpx, an address to getaddrinfo
 ]
 
 

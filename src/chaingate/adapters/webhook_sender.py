@@ -129,7 +129,9 @@ class WebhookSender:
             return result(None, f"refused: {exc.detail}", None, True)
         except (TimeoutError, httpx.TimeoutException):
             return result(None, f"timed out after {self._timeout:g}s", None, True)
-        except (httpx.TransportError, OSError) as exc:
+        except httpx.InvalidURL as exc:
+            return result(None, f"invalid URL: {exc}", None, False)
+        except (httpx.HTTPError, OSError) as exc:
             return result(None, f"{type(exc).__name__}: {exc}".rstrip(": "), None, True)
         if 300 <= status < 400:
             where = (location or "")[:200]
