@@ -23,6 +23,10 @@ class ChainClient(Protocol):
     Every method raises NodeUnavailable when no node answers usefully; none returns guesses.
     """
 
+    async def verify_chain(self) -> None:
+        """Raise if a node serves another chain than configured (wrong chain id, genesis)."""
+        ...
+
     async def tip_height(self) -> int:
         """Height of the best block the nodes agree exists."""
         ...
@@ -36,12 +40,13 @@ class ChainClient(Protocol):
     ) -> ScanResult:
         """Blocks start..end (inclusive) and the successful transfers to watched addresses.
 
-        Stops early (fewer blocks) where the node has no block yet. Raises ReorgDetected when
-        block `start` does not link to `parent`, or the range does not link internally.
+        Stops early (fewer blocks) where the node has no block yet, or where the range stops
+        linking internally (the next call's parent check then sees the reorg). Raises
+        ReorgDetected when block `start` does not link to `parent`.
         """
         ...
 
-    async def wait_for_new_head(self, timeout: float) -> None:
+    async def wait_for_new_head(self, timeout: float) -> None:  # noqa: ASYNC109
         """Return when a new block is announced (WebSocket newHeads) or after `timeout`."""
         ...
 
@@ -63,6 +68,4 @@ class AddressDeriver(Protocol):
 class PaymentUriBuilder(Protocol):
     """A wallet-readable payment request (EIP-681, BIP-21) for `amount` base units."""
 
-    def __call__(
-        self, network: NetworkConfig, asset: str, address: str, amount: int
-    ) -> str: ...
+    def __call__(self, network: NetworkConfig, asset: str, address: str, amount: int) -> str: ...

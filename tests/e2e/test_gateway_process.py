@@ -44,7 +44,7 @@ def verify_signature(secret: str, header: str, body: bytes) -> bool:
     return hmac.compare_digest(expected.hexdigest(), parts["v1"])
 
 
-async def wait_for(predicate: Any, timeout: float, what: str) -> None:
+async def wait_for(predicate: Any, timeout: float, what: str) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await predicate():

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 
+from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import Container, build_container
 from chaingate.config import NetworkConfig, Settings

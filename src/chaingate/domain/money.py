@@ -21,13 +21,13 @@ def parse_amount(text: str, decimals: int, *, field: str = "amount") -> int:
     fractional digits than the asset supports, or does not fit in uint256.
     """
     if not isinstance(text, str):
-        raise InvalidAmount("amount must be a decimal string such as \"12.50\"", field=field)
+        raise InvalidAmount('amount must be a decimal string such as "12.50"', field=field)
     if len(text) > 100:
         raise InvalidAmount("amount is too long", code="amount_out_of_range", field=field)
     match = _DECIMAL.fullmatch(text)
     if match is None:
         raise InvalidAmount(
-            f"amount {text!r} is not a plain decimal number such as \"12.50\"", field=field
+            f'amount {text!r} is not a plain decimal number such as "12.50"', field=field
         )
     frac = (match.group("frac") or "").rstrip("0")
     if len(frac) > decimals:
@@ -36,7 +36,8 @@ def parse_amount(text: str, decimals: int, *, field: str = "amount") -> int:
             code="too_many_decimals",
             field=field,
         )
-    units = int(match.group("int")) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
+    whole: str = match.group("int")
+    units: int = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if units <= 0:
         raise InvalidAmount("amount must be greater than zero", field=field)
     if units > MAX_BASE_UNITS:

@@ -84,14 +84,13 @@ async def serve(
             lifespan="off",
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         jobs.append(_serve_api(server, stop))
 
     tasks = [asyncio.ensure_future(job) for job in jobs]
     if ready is not None:
         if server is not None:
-            while not server.started and not any(t.done() for t in tasks):
-                await asyncio.sleep(0.02)
+            while not server.started and not any(t.done() for t in tasks):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # uvicorn offers no "started" event to await
         ready.set()
     try:
         await stop.wait()
@@ -101,9 +100,7 @@ async def serve(
             server.should_exit = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(
-                result, asyncio.CancelledError
-            ):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("component stopped with an error", exc_info=result)
         for client in clients:
             await client.close()

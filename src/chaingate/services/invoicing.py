@@ -149,7 +149,7 @@ async def create_invoice(
 
 
 def _tolerance_bps(percent: str) -> int:
-    """"0.5" (percent) -> 50 basis points; at most 50% and two decimal places."""
+    """ "0.5" (percent) -> 50 basis points; at most 50% and two decimal places."""
     try:
         zero = re.fullmatch(r"0+(\.0*)?", percent) is not None
         bps = 0 if zero else parse_amount(percent, 2, field="payment_tolerance")

@@ -84,9 +84,7 @@ async def sync_once(tracker: Tracker) -> SyncOutcome:
         # Watch windows are judged at the parent block's time, so a tracker catching up after
         # downtime still sees payments made while the window was open.
         async with tracker.db.uow() as lookup:
-            found = await lookup.invoices.watched(
-                network.name, addresses, cursor.block_timestamp
-            )
+            found = await lookup.invoices.watched(network.name, addresses, cursor.block_timestamp)
         watched.update(found)
         return set(found)
 
@@ -143,9 +141,7 @@ async def _find_fork_point(tracker: Tracker, cursor: ChainCursor) -> BlockRef:
         node_block = await tracker.chain.block_at(block.number)
         if node_block is not None and node_block.hash == block.hash:
             return block
-    raise ReorgTooDeep(
-        f"{tracker.network.name}: no stored block above {low} is canonical any more"
-    )
+    raise ReorgTooDeep(f"{tracker.network.name}: no stored block above {low} is canonical any more")
 
 
 async def _roll_back(tracker: Tracker, cursor: ChainCursor, fork: BlockRef) -> None:
@@ -305,7 +301,7 @@ async def _advance_confirmations(
             updated_at=now,
         )
         if status is PaymentStatus.CONFIRMED:
-            changes[payment.invoice_id]  # noqa: B018 - touch: the invoice must be re-decided
+            changes.setdefault(payment.invoice_id, PaymentChanges())  # re-decide the invoice
 
 
 async def _mark_at_tip(tracker: Tracker, cursor: ChainCursor) -> None:

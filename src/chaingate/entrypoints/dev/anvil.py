@@ -34,9 +34,7 @@ def find_anvil(start: Path) -> str:
     found = shutil.which("anvil")
     if found:
         return found
-    raise AnvilNotFound(
-        "anvil not found: run `make setup` (npm ci installs it) or pass --rpc-url"
-    )
+    raise AnvilNotFound("anvil not found: run `make setup` (npm ci installs it) or pass --rpc-url")
 
 
 def free_port() -> int:

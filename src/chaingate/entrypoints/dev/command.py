@@ -126,7 +126,7 @@ ChainGate dev is running.
   chain      {state.rpc_url}   (chain id {state.chain_id}, a block every second)
   merchant   {state.merchant_id}
   API key    {state.api_key}
-  settings   {state_dir / 'dev.json'}
+  settings   {state_dir / "dev.json"}
 
 Try it:
   curl -s -X POST {state.api_url}/v1/invoices \\
@@ -156,8 +156,10 @@ def _pay(args: argparse.Namespace) -> int:
         return 1
     invoice = answer.json()
     txid = asyncio.run(_send_payment(state, invoice, args.amount))
-    print(f"sent {args.amount or invoice['amount_due']} {invoice['currency']} "
-          f"to {invoice['address']}: {txid}")
+    print(
+        f"sent {args.amount or invoice['amount_due']} {invoice['currency']} "
+        f"to {invoice['address']}: {txid}"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from chaingate.domain.chain import NodeUnavailable
@@ -15,6 +16,15 @@ async def run_tracker(tracker: Tracker, stop: asyncio.Event) -> None:
     """Sync until `stop` is set. Catches up in batches; at the tip, waits for a new head."""
     backoff = 1.0
     name = tracker.network.name
+    while not stop.is_set():
+        # Never credit anything from a node on the wrong chain: check before the first scan.
+        try:
+            await tracker.chain.verify_chain()
+            break
+        except Exception as exc:  # any failure means "not verified yet"
+            log.error("tracker %s: cannot verify the chain (%s); retrying", name, exc)
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(backoff * 2, 30.0)
     while not stop.is_set():
         try:
             outcome = await sync_once(tracker)
@@ -44,7 +54,5 @@ async def run_tracker(tracker: Tracker, stop: asyncio.Event) -> None:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -20,10 +20,14 @@ class ChainRepository:
 
     async def cursor(self, network: str) -> ChainCursor | None:
         row = (
-            await self._conn.execute(
-                select(chain_cursors).where(chain_cursors.c.network == network)
+            (
+                await self._conn.execute(
+                    select(chain_cursors).where(chain_cursors.c.network == network)
+                )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         return ChainCursor(**{k: v for k, v in row.items() if k != "updated_at"})

@@ -27,10 +27,16 @@ class EventRepository:
 
     async def get(self, merchant_id: str, event_id: str) -> Event | None:
         row = (
-            await self._conn.execute(
-                select(events).where(events.c.id == event_id, events.c.merchant_id == merchant_id)
+            (
+                await self._conn.execute(
+                    select(events).where(
+                        events.c.id == event_id, events.c.merchant_id == merchant_id
+                    )
+                )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         return None if row is None else Event(**row)
 
     async def after(

@@ -45,20 +45,29 @@ class IdempotencyRepository:
 
     async def get(self, merchant_id: str, key: str) -> IdempotencyRecord | None:
         row = (
-            await self._conn.execute(
-                select(idempotency_keys).where(
-                    idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
+            (
+                await self._conn.execute(
+                    select(idempotency_keys).where(
+                        idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
-        return IdempotencyRecord(
-            **{k: v for k, v in row.items() if k != "created_at"}
-        )
+        return IdempotencyRecord(**{k: v for k, v in row.items() if k != "created_at"})
 
-    async def relock(self, merchant_id: str, key: str, stale_before: datetime, now: datetime,
-                     request_hash: str, expires_at: datetime) -> bool:
+    async def relock(
+        self,
+        merchant_id: str,
+        key: str,
+        stale_before: datetime,
+        now: datetime,
+        request_hash: str,
+        expires_at: datetime,
+    ) -> bool:
         """Take over an abandoned in-progress or expired key (its request died or aged out)."""
         result = await self._conn.execute(
             update(idempotency_keys)

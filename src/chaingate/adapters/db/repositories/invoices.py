@@ -46,7 +46,7 @@ class InvoiceRepository:
         query = select(invoices).where(invoices.c.id == invoice_id).with_for_update()
         return _invoice((await self._conn.execute(query)).mappings().first())
 
-    async def list(
+    async def page(
         self, merchant_id: str, filters: InvoiceFilter, *, before_id: str | None, limit: int
     ) -> list[Invoice]:
         """Newest first; `before_id` is the cursor (ids are time-ordered)."""
@@ -106,9 +106,7 @@ class InvoiceRepository:
             found.update({address: invoice_id for address, invoice_id in rows})
         return found
 
-    async def due_for_expiry(
-        self, network: str, reached: datetime, limit: int = 500
-    ) -> list[str]:
+    async def due_for_expiry(self, network: str, reached: datetime, limit: int = 500) -> list[str]:
         rows = await self._conn.execute(
             select(invoices.c.id)
             .where(
@@ -132,14 +130,18 @@ class PaymentRepository:
 
     async def get_by_key(self, network: str, txid: str, position: str) -> Payment | None:
         row = (
-            await self._conn.execute(
-                select(payments).where(
-                    payments.c.network == network,
-                    payments.c.txid == txid,
-                    payments.c.position == position,
+            (
+                await self._conn.execute(
+                    select(payments).where(
+                        payments.c.network == network,
+                        payments.c.txid == txid,
+                        payments.c.position == position,
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         return None if row is None else Payment(**_payment_fields(row))
 
     async def for_invoice(self, invoice_id: str) -> list[Payment]:
@@ -200,7 +202,12 @@ class PaymentRepository:
         )
 
     async def reattach(
-        self, payment_id: str, *, block_number: int, block_hash: str, paid_at: datetime,
+        self,
+        payment_id: str,
+        *,
+        block_number: int,
+        block_hash: str,
+        paid_at: datetime,
         at: datetime,
     ) -> None:
         """A payment seen again in a new canonical block after its old block was orphaned."""

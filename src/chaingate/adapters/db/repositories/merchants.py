@@ -23,8 +23,10 @@ class MerchantRepository:
 
     async def get(self, merchant_id: str) -> Merchant | None:
         row = (
-            await self._conn.execute(select(merchants).where(merchants.c.id == merchant_id))
-        ).mappings().first()
+            (await self._conn.execute(select(merchants).where(merchants.c.id == merchant_id)))
+            .mappings()
+            .first()
+        )
         return None if row is None else Merchant(**row)
 
     async def add_api_key(self, key: ApiKey) -> None:
@@ -42,8 +44,10 @@ class MerchantRepository:
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         row = (
-            await self._conn.execute(select(api_keys).where(api_keys.c.id == key_id))
-        ).mappings().first()
+            (await self._conn.execute(select(api_keys).where(api_keys.c.id == key_id)))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         return ApiKey(**{**row, "scopes": frozenset(row["scopes"].split())})
@@ -86,22 +90,30 @@ class WalletRepository:
 
     async def for_network(self, merchant_id: str, network: str) -> Wallet | None:
         row = (
-            await self._conn.execute(
-                select(wallets).where(
-                    wallets.c.merchant_id == merchant_id, wallets.c.network == network
+            (
+                await self._conn.execute(
+                    select(wallets).where(
+                        wallets.c.merchant_id == merchant_id, wallets.c.network == network
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         return _wallet(row)
 
     async def by_account_key(self, network: str, account_key: str) -> Wallet | None:
         row = (
-            await self._conn.execute(
-                select(wallets).where(
-                    wallets.c.network == network, wallets.c.account_key == account_key
+            (
+                await self._conn.execute(
+                    select(wallets).where(
+                        wallets.c.network == network, wallets.c.account_key == account_key
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         return _wallet(row)
 
     async def list(self, merchant_id: str) -> list[Wallet]:

@@ -77,7 +77,7 @@ async def list_invoices(
         created_to=_aware(created_lt),
     )
     async with container.db.uow() as uow:
-        page = await uow.invoices.list(
+        page = await uow.invoices.page(
             caller.merchant_id, filters, before_id=starting_after, limit=limit + 1
         )
         payments = await uow.payments.for_invoices([i.id for i in page[:limit]])
