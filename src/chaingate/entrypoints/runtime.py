@@ -50,7 +50,8 @@ async def serve(
     chosen = [n for n in settings.networks if networks is None or n.name in networks]
     jobs: list[Coroutine[Any, Any, None]] = []
     clients: list[ChainClient] = []
-    http = httpx.AsyncClient(follow_redirects=False)
+    # trust_env=False: a proxy from the environment would bypass the sender's address pinning.
+    http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
     if "tracker" in workers:
         for network in chosen:
             client = container.chain_client(network)

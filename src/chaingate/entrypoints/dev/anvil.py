@@ -27,7 +27,9 @@ def find_anvil(start: Path) -> str:
     explicit = os.environ.get("CHAINGATE_ANVIL_BIN")
     if explicit:
         return explicit
-    for folder in (start, *start.parents):
+    # The working directory's project first, then the one this package was installed from.
+    here = Path(__file__).resolve()
+    for folder in (start, *start.parents, *here.parents):
         candidate = folder / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
         if candidate.is_file():
             return str(candidate)

@@ -19,7 +19,7 @@ from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import build_container
 from chaingate.config import Settings, load_networks
 from chaingate.domain.money import parse_amount
-from chaingate.entrypoints.dev.anvil import AnvilProcess, find_anvil, start_anvil
+from chaingate.entrypoints.dev.anvil import AnvilNotFound, AnvilProcess, find_anvil, start_anvil
 from chaingate.entrypoints.dev.setup import (
     NETWORK_NAME,
     DevState,
@@ -59,7 +59,11 @@ def _dev(args: argparse.Namespace) -> int:
             # A new chain: a database that followed the old one would see a huge "reorg".
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{state_dir / 'chaingate.db'}{suffix}").unlink(missing_ok=True)
-        node = start_anvil(find_anvil(Path.cwd()), state_file)
+        try:
+            node = start_anvil(find_anvil(Path.cwd()), state_file)
+        except AnvilNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         rpc_url, ws_url = node.rpc_url, node.ws_url
     try:
         return asyncio.run(_run_dev(args, state_dir, database_url, rpc_url, ws_url))
