@@ -43,13 +43,17 @@ class WebhookRepository:
 
     async def endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         row = (
-            await self._conn.execute(
-                select(webhook_endpoints).where(
-                    webhook_endpoints.c.id == endpoint_id,
-                    webhook_endpoints.c.merchant_id == merchant_id,
+            (
+                await self._conn.execute(
+                    select(webhook_endpoints).where(
+                        webhook_endpoints.c.id == endpoint_id,
+                        webhook_endpoints.c.merchant_id == merchant_id,
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         return _endpoint(row)
 
     async def endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
@@ -66,9 +70,7 @@ class WebhookRepository:
         if "event_types" in values:
             values["event_types"] = json.dumps(list(values["event_types"]))
         await self._conn.execute(
-            update(webhook_endpoints)
-            .where(webhook_endpoints.c.id == endpoint_id)
-            .values(**values)
+            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id).values(**values)
         )
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
@@ -107,13 +109,17 @@ class WebhookRepository:
 
     async def delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None:
         row = (
-            await self._conn.execute(
-                select(webhook_deliveries).where(
-                    webhook_deliveries.c.id == delivery_id,
-                    webhook_deliveries.c.merchant_id == merchant_id,
+            (
+                await self._conn.execute(
+                    select(webhook_deliveries).where(
+                        webhook_deliveries.c.id == delivery_id,
+                        webhook_deliveries.c.merchant_id == merchant_id,
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         return _delivery(row)
 
     async def deliveries(
