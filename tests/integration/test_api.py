@@ -286,3 +286,25 @@ async def test_openapi_is_served(gateway: Gateway) -> None:
     spec = (await gateway.client.get("/openapi.json")).json()
     assert "/v1/invoices" in spec["paths"]
     assert (await gateway.client.get("/docs")).status_code == 200
+
+
+async def test_webhook_creation_replays_its_secret_but_never_stores_it_in_clear(
+    gateway: Gateway,
+) -> None:
+    from chaingate.adapters.db.tables import idempotency_keys, webhook_endpoints
+
+    shop = await gateway.merchant()
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["invoice.settled"]}
+    first = await shop.post("/v1/webhooks", body, **{"Idempotency-Key": "hook-1"})
+    again = await shop.post("/v1/webhooks", body, **{"Idempotency-Key": "hook-1"})
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json() == first.json() and first.json()["secret"].startswith("whsec_")
+    assert await count(gateway, webhook_endpoints) == 1
+    secret = first.json()["secret"]
+    async with gateway.container.db.engine.connect() as conn:
+        stored = (await conn.execute(select(idempotency_keys.c.response_body))).scalars().all()
+        sealed = (await conn.execute(select(webhook_endpoints.c.secret_ciphertext))).scalar_one()
+    assert stored and all(secret not in text for text in stored)
+    assert secret not in sealed
+    listed = (await shop.get("/v1/webhooks")).json()
+    assert "secret" not in listed[0] or listed[0]["secret"] is None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chaingate.adapters.db.uow import Database, UnitOfWork
+from chaingate.adapters.secrets import SecretBox
 from chaingate.domain.errors import Conflict, DomainError
 
 # A claim older than this belongs to a request that died before committing.
@@ -21,9 +22,12 @@ STALE_AFTER = timedelta(seconds=60)
 class Claim:
     merchant_id: str
     key: str
+    # Set for answers that carry a secret (a webhook signing secret): stored encrypted.
+    box: SecretBox | None = None
 
     async def complete(self, uow: UnitOfWork, status: int, body: str) -> None:
-        await uow.idempotency.complete(self.merchant_id, self.key, status, body)
+        stored = body if self.box is None else self.box.encrypt(body)
+        await uow.idempotency.complete(self.merchant_id, self.key, status, stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,13 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 async def claim(
-    db: Database, merchant_id: str, key: str, request_hash: str, now: datetime, ttl: timedelta
+    db: Database,
+    merchant_id: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    ttl: timedelta,
+    box: SecretBox | None = None,
 ) -> Claim | Replay:
     """Claim `key`, or return the stored answer of the request that already used it.
 
@@ -51,15 +61,15 @@ async def claim(
     async with db.uow() as uow:
         if await uow.idempotency.insert(merchant_id, key, request_hash, now, now + ttl):
             await uow.commit()
-            return Claim(merchant_id, key)
+            return Claim(merchant_id, key, box)
         if await uow.idempotency.relock(
             merchant_id, key, now - STALE_AFTER, now, request_hash, now + ttl
         ):
             await uow.commit()
-            return Claim(merchant_id, key)
+            return Claim(merchant_id, key, box)
         record = await uow.idempotency.get(merchant_id, key)
     if record is None:  # deleted between our two statements: the twin request failed
-        return await claim(db, merchant_id, key, request_hash, now, ttl)
+        return await claim(db, merchant_id, key, request_hash, now, ttl, box)
     if record.request_hash != request_hash:
         raise DomainError(
             "this Idempotency-Key was already used with a different request",
@@ -71,7 +81,8 @@ async def claim(
             "a request with this Idempotency-Key is still being processed",
             code="idempotency_in_progress",
         )
-    return Replay(record.response_status, record.response_body or "")
+    body = record.response_body or ""
+    return Replay(record.response_status, body if box is None else box.decrypt(body))
 
 
 async def release(db: Database, claimed: Claim) -> None:

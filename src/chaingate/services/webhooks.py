@@ -7,7 +7,7 @@ created and when its secret is rotated. It is stored only encrypted (see adapter
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,6 +62,7 @@ async def create_endpoint(
     box: SecretBox,
     guard: UrlGuard,
     now: datetime,
+    before_commit: Callable[[UnitOfWork, WebhookEndpoint, str], Awaitable[None]] | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it and its signing secret, which is never shown again.
 
@@ -89,6 +90,8 @@ async def create_endpoint(
         updated_at=now,
     )
     await uow.webhooks.add_endpoint(endpoint)
+    if before_commit is not None:  # e.g. remember the answer under its Idempotency-Key
+        await before_commit(uow, endpoint, secret)
     await uow.commit()
     return endpoint, secret
 

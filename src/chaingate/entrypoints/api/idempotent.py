@@ -18,7 +18,12 @@ Action = Callable[[Claim | None], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 async def run_idempotent(
-    request: Request, container: Container, caller: Caller, action: Action
+    request: Request,
+    container: Container,
+    caller: Caller,
+    action: Action,
+    *,
+    holds_secret: bool = False,
 ) -> Response:
     """Run `action` once per (merchant, key); a retry with the same key gets the first answer.
 
@@ -38,6 +43,7 @@ async def run_idempotent(
         fingerprint(request.method, request.url.path, raw),
         container.clock.now(),
         timedelta(seconds=container.settings.idempotency_ttl_seconds),
+        container.secret_box if holds_secret else None,
     )
     if isinstance(outcome, Replay):
         return Response(

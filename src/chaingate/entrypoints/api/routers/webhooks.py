@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.domain.errors import NotFound
 from chaingate.domain.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from chaingate.entrypoints.api.deps import ContainerDep, WebhooksRead, WebhooksWrite
@@ -63,6 +64,10 @@ async def create(
     """Register an endpoint. The signing `secret` is in this answer only: store it."""
 
     async def action(claim: Claim | None) -> tuple[int, dict[str, Any]]:
+        async def remember(uow: UnitOfWork, endpoint: WebhookEndpoint, secret: str) -> None:
+            if claim is not None:
+                await claim.complete(uow, 201, dumps(present_endpoint(endpoint, secret)))
+
         async with container.db.uow() as uow:
             endpoint, secret = await service.create_endpoint(
                 uow,
@@ -73,15 +78,11 @@ async def create(
                 container.secret_box,
                 container.url_guard,
                 container.clock.now(),
+                before_commit=remember,
             )
-        view = present_endpoint(endpoint, secret)
-        if claim is not None:
-            async with container.db.uow() as uow:
-                await claim.complete(uow, 201, dumps(view))
-                await uow.commit()
-        return 201, view
+        return 201, present_endpoint(endpoint, secret)
 
-    return await run_idempotent(request, container, caller, action)
+    return await run_idempotent(request, container, caller, action, holds_secret=True)
 
 
 @router.get("", response_model=list[WebhookOut])
