@@ -68,7 +68,10 @@ async def sync_once(tracker: Tracker) -> SyncOutcome:
         return SyncOutcome(height=fork.number, at_tip=False, reorged_to=fork.number)
 
     if tip <= cursor.height:
-        await _mark_at_tip(tracker, cursor)
+        if tip == cursor.height:
+            # Only a node that stands exactly where we do proves we have seen everything;
+            # one that lags behind us proves nothing about blocks after its tip.
+            await _mark_at_tip(tracker, cursor)
         return SyncOutcome(height=cursor.height, at_tip=True)
 
     end = min(tip, cursor.height + network.scan_batch_blocks)
