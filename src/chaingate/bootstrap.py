@@ -15,10 +15,11 @@ from chaingate.adapters.chains.evm.uri import payment_uri as evm_payment_uri
 from chaingate.adapters.clock import SystemClock
 from chaingate.adapters.db.engine import create_engine
 from chaingate.adapters.db.uow import Database
+from chaingate.adapters.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from chaingate.adapters.secrets import SecretBox
 from chaingate.adapters.ssrf import UrlGuard
 from chaingate.config import NetworkConfig, Settings
-from chaingate.ports import AddressDeriver, ChainClient, Clock, PaymentUriBuilder
+from chaingate.ports import AddressDeriver, ChainClient, Clock, PaymentUriBuilder, RateLimiter
 from chaingate.services.invoicing import InvoiceContext
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Container:
     uri_builders: dict[str, PaymentUriBuilder]
     secret_box: SecretBox
     url_guard: UrlGuard
+    rate_limiter: RateLimiter | None = None  # None: rate limiting is off
     invoice_context: InvoiceContext = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class Container:
         return EvmChainClient(network)
 
     async def close(self) -> None:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         await self.db.dispose()
 
 
@@ -77,4 +81,15 @@ def build_container(settings: Settings) -> Container:
             allow_private=settings.allow_private_webhook_urls,
             allow_loopback=settings.dev_mode or settings.allow_private_webhook_urls,
         ),
+        rate_limiter=_rate_limiter(settings),
     )
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    rate, burst = settings.rate_limit_per_second, settings.rate_limit_burst
+    if rate == 0:
+        return None
+    if settings.redis_url:
+        prefix = f"{settings.redis_key_prefix}ratelimit:"
+        return RedisRateLimiter.from_url(settings.redis_url, rate, burst, prefix=prefix)
+    return InMemoryRateLimiter(rate, burst)

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     webhook_concurrency: int = 32
     idempotency_ttl_seconds: int = 86_400
     max_body_bytes: int = 65_536
+    # Token bucket per API key, and per client address for requests without a valid key.
+    # 0 disables. Set CHAINGATE_REDIS_URL to share the buckets between API processes.
+    rate_limit_per_second: float = Field(default=100.0, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    redis_url: str | None = None
+    redis_key_prefix: str = "chaingate:"  # gateways sharing one Redis need different prefixes
     log_level: str = "INFO"
 
     networks: list[NetworkConfig] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -69,3 +70,22 @@ class PaymentUriBuilder(Protocol):
     """A wallet-readable payment request (EIP-681, BIP-21) for `amount` base units."""
 
     def __call__(self, network: NetworkConfig, asset: str, address: str, amount: int) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    retry_after: float  # seconds until the same request would be allowed; 0 when allowed
+
+
+class RateLimiter(Protocol):
+    """Token buckets shared by every API process that uses the same limiter backend."""
+
+    async def spend(self, bucket: str, tokens: float = 1.0) -> RateDecision:
+        """Take `tokens` from `bucket` if it holds them; a negative amount refunds (never refused).
+
+        A refused spend takes nothing.
+        """
+        ...
+
+    async def close(self) -> None: ...

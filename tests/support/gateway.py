@@ -113,14 +113,9 @@ async def running_gateway(
     clock: Clock | None = None,
     **settings: Any,
 ) -> AsyncIterator[Gateway]:
+    defaults: dict[str, Any] = {"dev_mode": True, "secret_key": "test-secret-key"}
     container = build_container(
-        Settings(
-            database_url=database_url,
-            networks=networks,
-            dev_mode=True,
-            secret_key="test-secret-key",
-            **settings,
-        )
+        Settings(database_url=database_url, networks=networks, **{**defaults, **settings})
     )
     if clock is not None:
         container.clock = clock

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from chaingate import __version__
 from chaingate.bootstrap import Container
 from chaingate.entrypoints.api.limits import BodyLimitMiddleware
-from chaingate.entrypoints.api.problems import install_problem_handlers
+from chaingate.entrypoints.api.problems import install_problem_handlers, problem_responses
+from chaingate.entrypoints.api.ratelimit import RateLimitMiddleware
 from chaingate.entrypoints.api.routers import events, invoices, system, wallets, webhooks
 
 DESCRIPTION = """
@@ -29,6 +30,11 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
-    for module in (system, invoices, wallets, webhooks, events):
-        app.include_router(module.router)
+    if container.rate_limiter is not None:
+        # Added last, so it runs first: a refused request costs no body read.
+        app.add_middleware(RateLimitMiddleware, limiter=container.rate_limiter)
+    app.include_router(system.router)
+    # Every authenticated route can answer these; routes document their own others.
+    for module in (invoices, wallets, webhooks, events):
+        app.include_router(module.router, responses=problem_responses(401, 403, 422, 429))
     return app

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from chaingate.bootstrap import Container
@@ -15,6 +15,23 @@ from chaingate.entrypoints.api.deps import Caller
 from chaingate.services.idempotency import Claim, Replay, claim, fingerprint, release
 
 Action = Callable[[Claim | None], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def _idempotency_key_header(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="1-255 printable characters. A retry with the same key and body gets "
+            "the first answer again (`Idempotent-Replayed: true`) instead of a second effect.",
+        ),
+    ] = None,
+) -> None:
+    """Declares the header in the OpenAPI document; `run_idempotent` reads and checks it."""
+
+
+# `dependencies=IDEMPOTENT` on a route that calls run_idempotent.
+IDEMPOTENT = [Depends(_idempotency_key_header)]
 
 
 async def run_idempotent(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chaingate.domain.errors import DomainError
@@ -30,8 +32,43 @@ _TITLES = {
 }
 
 
+class Problem(BaseModel):
+    """RFC 9457 problem details as ChainGate sends them (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str = Field(description="Stable machine-readable reason; branch on this.")
+    detail: str
+    instance: str | None = None
+    field: str | None = Field(default=None, description="The request field at fault, if one.")
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="Each invalid field with its message (validation_error)."
+    )
+
+
+# Inlined rather than referenced: FastAPI only registers component schemas it generates itself.
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` documenting that these statuses answer with a problem document."""
+    return {
+        status: {"description": _TITLES.get(status, "Error"), "content": _PROBLEM_CONTENT}
+        for status in statuses
+    }
+
+
 def problem(
-    status: int, code: str, detail: str, *, instance: str | None = None, **extra: Any
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://chaingate.dev/problems/{code}",
@@ -43,27 +80,34 @@ def problem(
     if instance is not None:
         body["instance"] = instance
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    answer_headers = dict(headers or {})
+    if status == 401:
+        answer_headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=answer_headers)
 
 
 class ApiProblem(Exception):
-    """Raised by the API layer itself (auth, scopes, bad headers)."""
+    """Raised by the API layer itself (auth, scopes, bad headers, rate limits)."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        self.headers = dict(headers or {})
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        extra = {"field": exc.field} if exc.field else {}
+        extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return problem(exc.status, exc.code, exc.detail, instance=request.url.path, **extra)
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.detail, instance=request.url.path)
+        return problem(
+            exc.status, exc.code, exc.detail, instance=request.url.path, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,7 +128,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path)
+        # Keep the framework's headers: a 405 must say which methods are `Allow`ed.
+        return problem(
+            exc.status_code, code, str(exc.detail), instance=request.url.path, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

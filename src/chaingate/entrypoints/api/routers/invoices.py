@@ -9,7 +9,8 @@ from chaingate.adapters.db.repositories.invoices import InvoiceFilter
 from chaingate.domain.errors import NotFound
 from chaingate.domain.invoice import InvoiceStatus
 from chaingate.entrypoints.api.deps import ContainerDep, InvoicesRead, InvoicesWrite
-from chaingate.entrypoints.api.idempotent import run_idempotent
+from chaingate.entrypoints.api.idempotent import IDEMPOTENT, run_idempotent
+from chaingate.entrypoints.api.problems import problem_responses
 from chaingate.entrypoints.api.schemas import InvoiceCreate, InvoiceList, InvoiceOut
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import NewInvoice, create_invoice
@@ -18,7 +19,13 @@ from chaingate.services.views import present_invoice
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
 
-@router.post("", status_code=201, response_model=InvoiceOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=InvoiceOut,
+    responses=problem_responses(400, 409, 413),
+    dependencies=IDEMPOTENT,
+)
 async def create(
     body: InvoiceCreate, request: Request, caller: InvoicesWrite, container: ContainerDep
 ) -> Response:
@@ -45,7 +52,7 @@ async def create(
     return await run_idempotent(request, container, caller, action)
 
 
-@router.get("/{invoice_id}", response_model=InvoiceOut)
+@router.get("/{invoice_id}", response_model=InvoiceOut, responses=problem_responses(404))
 async def get(invoice_id: str, caller: InvoicesRead, container: ContainerDep) -> dict[str, Any]:
     """One invoice with its payments. Another merchant's invoice is a 404."""
     async with container.db.uow() as uow:

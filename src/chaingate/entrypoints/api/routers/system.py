@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from chaingate.entrypoints.api.deps import ContainerDep
+from chaingate.entrypoints.api.problems import problem_responses
 
 router = APIRouter(tags=["system"])
 
@@ -24,7 +25,7 @@ async def readyz(container: ContainerDep) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/v1/networks")
+@router.get("/v1/networks", responses=problem_responses(429))
 async def networks(container: ContainerDep) -> dict[str, Any]:
     """Configured networks and the assets each accepts (public information)."""
     return {

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from chaingate.domain.models import Wallet
 from chaingate.entrypoints.api.deps import ContainerDep, WalletsRead, WalletsWrite
-from chaingate.entrypoints.api.idempotent import dumps, run_idempotent
+from chaingate.entrypoints.api.idempotent import IDEMPOTENT, dumps, run_idempotent
+from chaingate.entrypoints.api.problems import problem_responses
 from chaingate.entrypoints.api.schemas import WalletCreate, WalletOut
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import resolve_network
@@ -26,7 +27,13 @@ def present_wallet(wallet: Wallet) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, response_model=WalletOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=WalletOut,
+    responses=problem_responses(400, 409, 413),
+    dependencies=IDEMPOTENT,
+)
 async def create(
     body: WalletCreate, request: Request, caller: WalletsWrite, container: ContainerDep
 ) -> Response:

@@ -8,13 +8,15 @@ from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.domain.errors import NotFound
 from chaingate.domain.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from chaingate.entrypoints.api.deps import ContainerDep, WebhooksRead, WebhooksWrite
-from chaingate.entrypoints.api.idempotent import dumps, run_idempotent
+from chaingate.entrypoints.api.idempotent import IDEMPOTENT, dumps, run_idempotent
+from chaingate.entrypoints.api.problems import problem_responses
 from chaingate.entrypoints.api.schemas import WebhookCreate, WebhookOut, WebhookUpdate
 from chaingate.services import webhooks as service
 from chaingate.services.idempotency import Claim
 from chaingate.services.views import iso
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+FOUND = problem_responses(404)  # another merchant's id is a 404 too
 
 
 def present_endpoint(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
@@ -57,7 +59,13 @@ def present_delivery(
     }
 
 
-@router.post("", status_code=201, response_model=WebhookOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=WebhookOut,
+    responses=problem_responses(400, 409, 413),
+    dependencies=IDEMPOTENT,
+)
 async def create(
     body: WebhookCreate, request: Request, caller: WebhooksWrite, container: ContainerDep
 ) -> Response:
@@ -91,13 +99,15 @@ async def list_endpoints(caller: WebhooksRead, container: ContainerDep) -> list[
         return [present_endpoint(e) for e in await service.list_endpoints(uow, caller.merchant_id)]
 
 
-@router.get("/{endpoint_id}", response_model=WebhookOut)
+@router.get("/{endpoint_id}", response_model=WebhookOut, responses=FOUND)
 async def get(endpoint_id: str, caller: WebhooksRead, container: ContainerDep) -> dict[str, Any]:
     async with container.db.uow() as uow:
         return present_endpoint(await service.get_endpoint(uow, caller.merchant_id, endpoint_id))
 
 
-@router.patch("/{endpoint_id}", response_model=WebhookOut)
+@router.patch(
+    "/{endpoint_id}", response_model=WebhookOut, responses=problem_responses(400, 404, 413)
+)
 async def update(
     endpoint_id: str, body: WebhookUpdate, caller: WebhooksWrite, container: ContainerDep
 ) -> dict[str, Any]:
@@ -116,14 +126,14 @@ async def update(
     return present_endpoint(endpoint)
 
 
-@router.delete("/{endpoint_id}", status_code=204)
+@router.delete("/{endpoint_id}", status_code=204, responses=FOUND)
 async def delete(endpoint_id: str, caller: WebhooksWrite, container: ContainerDep) -> Response:
     async with container.db.uow() as uow:
         await service.delete_endpoint(uow, caller.merchant_id, endpoint_id)
     return Response(status_code=204)
 
 
-@router.post("/{endpoint_id}/rotate-secret", response_model=WebhookOut)
+@router.post("/{endpoint_id}/rotate-secret", response_model=WebhookOut, responses=FOUND)
 async def rotate_secret(
     endpoint_id: str, caller: WebhooksWrite, container: ContainerDep
 ) -> dict[str, Any]:
@@ -136,7 +146,7 @@ async def rotate_secret(
     return present_endpoint(endpoint, secret)
 
 
-@router.get("/{endpoint_id}/deliveries")
+@router.get("/{endpoint_id}/deliveries", responses=FOUND)
 async def deliveries(
     endpoint_id: str,
     caller: WebhooksRead,
@@ -156,7 +166,11 @@ async def deliveries(
     }
 
 
-@router.post("/{endpoint_id}/deliveries/{delivery_id}/redeliver", status_code=202)
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    responses=problem_responses(404, 409),
+)
 async def redeliver(
     endpoint_id: str, delivery_id: str, caller: WebhooksWrite, container: ContainerDep
 ) -> dict[str, Any]:
