@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
 from chaingate.adapters.db.uow import Database
 from chaingate.domain.events import EventType
-from chaingate.domain.models import Merchant
+from chaingate.domain.models import Event, Merchant
 from chaingate.services.events import emit
 
 
@@ -24,35 +25,42 @@ async def test_an_event_committed_late_is_not_skipped(database: Database) -> Non
         pytest.skip("SQLite serializes writers (BEGIN IMMEDIATE): commit order is seq order")
     merchant_id = await _merchant(database)
     now = datetime.now(UTC)
-    slow = database.uow()
-    await slow.__aenter__()
-    try:
-        early = await emit(
-            slow,
-            merchant_id=merchant_id,
-            event_type=EventType.INVOICE_CREATED,
-            data={"n": 1},
-            at=now,
-        )  # takes the lower seq, commits last
-        async with database.uow() as fast:
-            late = await emit(
-                fast,
+
+    async def write(n: int, hold: asyncio.Event | None = None) -> Event:
+        async with database.uow() as uow:
+            event = await emit(
+                uow,
                 merchant_id=merchant_id,
                 event_type=EventType.INVOICE_CREATED,
-                data={"n": 2},
+                data={"n": n},
                 at=now,
             )
-            await fast.commit()
-        async with database.uow() as reader:
-            visible = await reader.events.after(merchant_id, (-1, 0), 100)
-        # Showing `late` now would move the reader's cursor past `early` for ever.
-        assert [e.id for _, e in visible] == []
-        await slow.commit()
-    finally:
-        await slow.__aexit__(None, None, None)
+            if hold is None:
+                await uow.commit()
+            else:
+                # Write the staged rows (taking the stream lock) but do not commit yet.
+                await uow.merchants.lock([merchant_id])
+                await uow.events.add(event)
+                uow.staged_events.clear()
+                await hold.wait()
+                await uow.commit()
+            return event
+
+    release = asyncio.Event()
+    slow = asyncio.ensure_future(write(1, release))
+    await asyncio.sleep(0.3)
+    fast = asyncio.ensure_future(write(2))
+    await asyncio.sleep(0.5)
+    # The second writer waits for the first: it cannot commit a higher seq ahead of it.
+    assert not fast.done()
     async with database.uow() as reader:
-        visible = await reader.events.after(merchant_id, (-1, 0), 100)
-    assert [e.id for _, e in visible] == [early.id, late.id]
+        assert await reader.events.after(merchant_id, 0, 100) == []
+    release.set()
+    early, late = await asyncio.wait_for(asyncio.gather(slow, fast), 10)
+    async with database.uow() as reader:
+        visible = await reader.events.after(merchant_id, 0, 100)
+    assert [e.id for e in visible] == [early.id, late.id]
+    assert visible[0].seq < visible[1].seq
 
 
 async def test_paging_with_the_cursor_sees_every_event_once(database: Database) -> None:
@@ -71,12 +79,27 @@ async def test_paging_with_the_cursor_sees_every_event_once(database: Database) 
                 )
             )
             await uow.commit()
-    seen, cursor = [], (-1, 0)
+    seen: list[str] = []
+    cursor = 0
     while True:
         async with database.uow() as reader:
             page = await reader.events.after(merchant_id, cursor, 3)
         if not page:
             break
-        seen.extend(e.id for _, e in page)
-        cursor = page[-1][0]
+        seen.extend(e.id for e in page)
+        cursor = page[-1].seq
     assert seen == [e.id for e in emitted]
+
+
+async def test_an_uncommitted_event_is_never_written(database: Database) -> None:
+    merchant_id = await _merchant(database)
+    async with database.uow() as uow:
+        await emit(
+            uow,
+            merchant_id=merchant_id,
+            event_type=EventType.INVOICE_SETTLED,
+            data={},
+            at=datetime.now(UTC),
+        )
+    async with database.uow() as reader:
+        assert await reader.events.after(merchant_id, 0, 10) == []

@@ -19,6 +19,7 @@ from chaingate.adapters.chains.evm.artifacts import NFT_LIKE_TRANSFER
 from chaingate.adapters.chains.evm.wallet_ops import encode_call
 from chaingate.config import TokenConfig
 from chaingate.services.expiry import expire_due
+from chaingate.services.tracking import sync_once
 from tests.support.anvil import AnvilNode
 from tests.support.clock import SteerableClock
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
@@ -70,6 +71,11 @@ class World:
 
     async def event_types(self, invoice_id: str) -> list[str]:
         return [e["type"] for e in await self.shop.events(invoice_id)]
+
+    async def expire(self) -> int:
+        network = self.gateway.container.settings.networks[0]
+        uri = self.gateway.container.uri_builder(network)
+        return await expire_due(self.gateway.container.db, network, self.clock, uri)
 
     async def chain_time(self) -> datetime:
         block = await self.node.rpc("eth_getBlockByNumber", "latest", False)
@@ -156,15 +162,12 @@ async def test_underpaid_then_expired(world: World) -> None:
     invoice = await world.shop.invoice(amount="1", currency="ETH", network="anvil", expires_in=600)
     await world.pay_eth(invoice["address"], ETH // 4)
     await world.sync()
-    network = world.gateway.container.settings.networks[0]
-    uri = world.gateway.container.uri_builder(network)
-    # Not yet: the wall clock is before expiry.
-    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 0
+    assert await world.expire() == 0  # not yet: the chain is before expiry
 
     later = world.clock.advance(601)
     await world.node.rpc("evm_mine", int(later.timestamp()))
     await world.sync()
-    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 1
+    assert await world.expire() == 1
     expired = await world.shop.fetch(invoice["id"])
     assert (expired["status"], expired["additional_status"], expired["amount_paid"]) == (
         "expired",
@@ -174,17 +177,32 @@ async def test_underpaid_then_expired(world: World) -> None:
     assert (await world.event_types(invoice["id"]))[-1] == "invoice.expired"
 
 
-async def test_expiry_waits_for_the_tracker_to_be_past_it(world: World) -> None:
+async def test_expiry_needs_a_verified_block_after_it(world: World) -> None:
     invoice = await world.shop.invoice(amount="1", currency="ETH", network="anvil", expires_in=600)
-    network = world.gateway.container.settings.networks[0]
-    uri = world.gateway.container.uri_builder(network)
     world.clock.advance(700)
-    # The wall clock says expired, but the tracker last stood on the tip before expiry: a
-    # payment mined in time may not be scanned yet, so nothing expires.
-    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 0
     await world.sync()
-    assert await expire_due(world.gateway.container.db, network, world.clock, uri) == 1
+    # The wall clock says expired, but no verified block is stamped after expiry yet: a block
+    # stamped before it may still be on its way, so nothing expires.
+    assert await world.expire() == 0
+    later = world.clock.now()
+    await world.node.rpc("evm_mine", int(later.timestamp()))
+    assert await world.expire() == 0  # mined, but not yet verified by the tracker
+    await world.sync()
+    assert await world.expire() == 1
     assert (await world.shop.fetch(invoice["id"]))["status"] == "expired"
+
+
+async def test_payment_stamped_before_expiry_but_seen_after_it_counts(world: World) -> None:
+    invoice = await world.shop.invoice(amount="1", currency="ETH", network="anvil", expires_in=600)
+    world.clock.advance(700)
+    await world.sync()
+    assert await world.expire() == 0
+    # The node now delivers a block stamped before expires_at that pays in full.
+    await world.pay_eth(invoice["address"], ETH)
+    await world.sync()
+    seen = await world.shop.fetch(invoice["id"])
+    assert seen["payments"][0]["paid_at"] < seen["expires_at"]
+    assert (seen["status"], seen["additional_status"]) == ("processing", "none")
 
 
 async def test_overpaid(world: World) -> None:
@@ -356,3 +374,54 @@ async def test_two_trackers_at_once_credit_once(world: World) -> None:
             "1",
         ), seen
         assert (await world.event_types(invoice["id"])).count("invoice.payment_received") == 1
+
+
+async def test_reorg_that_re_mines_a_settled_payment_keeps_it_settled(world: World) -> None:
+    invoice = await world.shop.invoice(
+        amount="1", currency="ETH", network="anvil", required_confirmations=2
+    )
+    txid = await world.pay_eth(invoice["address"], ETH)
+    raw = await world.node.rpc("eth_getRawTransactionByHash", txid)
+    await world.node.mine(1)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+    before = (await world.shop.fetch(invoice["id"]))["payments"][0]
+
+    # A competing branch of the same length that also holds the payment, one block later.
+    await world.node.rpc("anvil_reorg", 2, [[raw, 1]])
+    await world.node.mine(2)
+    await world.sync()
+    after = await world.shop.fetch(invoice["id"])
+    assert (after["status"], after["amount_paid"]) == ("settled", "1")
+    [payment] = after["payments"]
+    assert payment["block_hash"] != before["block_hash"] and payment["status"] == "confirmed"
+    # Moved, not lost and found again: no removal, no second "received", no invalid.
+    assert await world.event_types(invoice["id"]) == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+
+
+async def test_chain_that_got_shorter_is_rolled_back_after_the_grace(world: World) -> None:
+    invoice = await world.shop.invoice(
+        amount="1", currency="ETH", network="anvil", required_confirmations=1
+    )
+    snapshot = await world.node.snapshot()
+    await world.pay_eth(invoice["address"], ETH)
+    await world.node.mine(3)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+
+    await world.node.revert(snapshot)  # the node's chain is now shorter and lacks the payment
+    tracker = world.gateway.tracker("anvil")
+    first = await sync_once(tracker)  # within the grace it could be a lagging node: wait
+    assert first.reorged_to is None
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+    tracker.memory.behind_since = 0.0  # the grace has passed
+    rolled = await sync_once(tracker)
+    assert rolled.reorged_to == await world.node.tip()
+    gone = await world.shop.fetch(invoice["id"])
+    assert (gone["status"], gone["amount_paid"]) == ("invalid", "0")
+    assert (await world.event_types(invoice["id"]))[-1] == "invoice.invalid"

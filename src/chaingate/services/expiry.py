@@ -1,7 +1,8 @@
-"""Expiring invoices, only once the chain is verified past their expiry time.
+"""Expiring invoices once the chain itself has moved past their expiry time.
 
-The wall clock alone is not proof: a payment mined before expiry may not be scanned yet. An
-invoice expires when its tracker has stood on the node's tip at a moment after `expires_at`.
+The wall clock is no proof: a block stamped before expiry may reach our node minutes later.
+Block timestamps only grow, so once a verified block is stamped after `expires_at`, every
+payment we have not scanned yet is in a later block, hence late. That block is the proof.
 """
 
 from __future__ import annotations
@@ -15,23 +16,22 @@ from chaingate.services.invoice_state import settle_invoice_state
 async def expire_due(
     db: Database, network: NetworkConfig, clock: Clock, uri_builder: PaymentUriBuilder
 ) -> int:
-    """Expire due `new` invoices on `network`; returns how many were looked at."""
+    """Expire the `new` invoices on `network` the chain has passed; returns how many."""
     now = clock.now()
     async with db.uow() as uow:
         cursor = await uow.chain.cursor(network.name)
-        if cursor is None or cursor.synced_at is None:
+        if cursor is None:
             return 0
-        verified_until = min(now, cursor.synced_at)
-        due = await uow.invoices.due_for_expiry(network.name, verified_until)
+        chain_time = cursor.block_timestamp
+        due = await uow.invoices.due_for_expiry(network.name, chain_time)
     for invoice_id in due:
         async with db.uow() as uow:
-            # `verified_until` stands in for chain time: the chain is known up to that moment.
             await settle_invoice_state(
                 uow,
                 invoice_id,
                 network=network,
                 uri_builder=uri_builder,
-                chain_time=verified_until,
+                chain_time=chain_time,
                 now=now,
             )
             await uow.commit()

@@ -6,7 +6,6 @@ the caller's unit of work: the new state and its events commit together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,6 @@ from chaingate.config import NetworkConfig
 from chaingate.domain.events import STATUS_EVENTS, EventType
 from chaingate.domain.invoice import evaluate
 from chaingate.domain.models import Invoice, Payment
-from chaingate.domain.money import format_amount
 from chaingate.ports import PaymentUriBuilder
 from chaingate.services.events import emit
 from chaingate.services.views import present_invoice, present_payment
@@ -43,7 +41,7 @@ async def settle_invoice_state(
     """Lock the invoice, evaluate it against its stored payments, save, and emit events.
 
     `chain_time` is the timestamp of the newest verified block: proof of how far the chain has
-    moved, used to decide expiry without trusting the wall clock alone.
+    moved, used to decide expiry instead of the wall clock.
     """
     invoice = await uow.invoices.lock(invoice_id)
     assert invoice is not None, f"invoice {invoice_id} vanished under a lock"
@@ -51,7 +49,7 @@ async def settle_invoice_state(
     result = evaluate(
         invoice.facts,
         [p.facts for p in payments],
-        expiry_reached=chain_time >= invoice.expires_at,
+        expiry_reached=chain_time > invoice.expires_at,
     )
     changed = (
         result.status != invoice.status
@@ -104,16 +102,3 @@ async def _emit(
         invoice_id=invoice.id,
         extra=None if payment is None else {"payment": payment},
     )
-
-
-def describe_amounts(invoice: Invoice, network: NetworkConfig) -> str:
-    decimals = network.asset_decimals(invoice.asset) or 0
-    return (
-        f"{format_amount(invoice.amount_paid, decimals)}/"
-        f"{format_amount(invoice.amount_due, decimals)} {invoice.asset}"
-    )
-
-
-def touched(payments: Sequence[Payment]) -> list[str]:
-    """Invoice ids in first-seen order, each once."""
-    return list(dict.fromkeys(p.invoice_id for p in payments))

@@ -3,20 +3,23 @@
 Every step reads the node first, then applies what it learned in ONE transaction that also
 moves the cursor with compare-and-set. A crash anywhere leaves either the old state or the
 new one; a second tracker on the same network loses the compare-and-set and rolls back; a
-replayed block hits the payments' unique key and credits nothing twice.
+replayed block hits the payments' unique key and credits nothing twice. A reorg's rollback
+and the rescan of the new branch commit together, so a payment the new branch still holds
+is moved, not lost and found again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from chaingate.adapters.db.uow import Database, UnitOfWork
 from chaingate.config import NetworkConfig
-from chaingate.domain.chain import BlockRef, ReorgDetected, Transfer
+from chaingate.domain.chain import BlockRef, ReorgDetected, ScanResult, Transfer
 from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import PaymentStatus, payment_status_for
 from chaingate.domain.models import ChainCursor, Payment
@@ -30,6 +33,13 @@ class ReorgTooDeep(Exception):
     """No stored block within the reorg window is still canonical: an operator must look."""
 
 
+@dataclass
+class TrackerMemory:
+    """What one tracker process has observed between calls (not durable, need not be)."""
+
+    behind_since: float | None = None  # monotonic time the node was first seen behind us
+
+
 @dataclass(frozen=True, slots=True)
 class Tracker:
     """Everything one network's tracker needs."""
@@ -39,6 +49,7 @@ class Tracker:
     network: NetworkConfig
     clock: Clock
     uri_builder: PaymentUriBuilder
+    memory: TrackerMemory = field(default_factory=TrackerMemory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +61,7 @@ class SyncOutcome:
 
 
 async def sync_once(tracker: Tracker) -> SyncOutcome:
-    """Advance at most one batch of blocks (or roll back one reorg) and report where we stand.
+    """Advance at most one batch of blocks (or handle one reorg) and report where we stand.
 
     Raises NodeUnavailable when nodes do not answer usefully (state untouched) and ReorgTooDeep
     when a reorg reaches below the stored window.
@@ -62,77 +73,115 @@ async def sync_once(tracker: Tracker) -> SyncOutcome:
     if cursor is None:
         return await _place_first_cursor(tracker, tip)
 
-    if not await _cursor_is_canonical(tracker, cursor, tip):
-        fork = await _find_fork_point(tracker, cursor)
-        await _roll_back(tracker, cursor, fork)
-        return SyncOutcome(height=fork.number, at_tip=False, reorged_to=fork.number)
-
-    if tip <= cursor.height:
+    fork = await _fork_point_if_reorged(tracker, cursor, tip)
+    if fork is None and tip <= cursor.height:
         if tip == cursor.height:
             # Only a node that stands exactly where we do proves we have seen everything;
             # one that lags behind us proves nothing about blocks after its tip.
             await _mark_at_tip(tracker, cursor)
         return SyncOutcome(height=cursor.height, at_tip=True)
 
-    end = min(tip, cursor.height + network.scan_batch_blocks)
-    parent = BlockRef(
-        number=cursor.height,
-        hash=cursor.hash,
-        parent_hash="",
-        timestamp=cursor.block_timestamp,
-    )
+    base = fork or BlockRef(cursor.height, cursor.hash, "", cursor.block_timestamp)
+    end = min(tip, base.number + network.scan_batch_blocks)
+    if fork is not None:
+        # Rescan at least as high as we stood, so rollback and replacement commit together.
+        end = min(tip, max(end, cursor.height))
     watched: dict[str, str] = {}
 
     async def is_watched(addresses: Collection[str]) -> set[str]:
-        # Watch windows are judged at the parent block's time, so a tracker catching up after
+        # Watch windows are judged at the base block's time, so a tracker catching up after
         # downtime still sees payments made while the window was open.
         async with tracker.db.uow() as lookup:
-            found = await lookup.invoices.watched(network.name, addresses, cursor.block_timestamp)
+            found = await lookup.invoices.watched(network.name, addresses, base.timestamp)
         watched.update(found)
         return set(found)
 
-    try:
-        scan = await chain.scan(cursor.height + 1, end, parent, is_watched)
-    except ReorgDetected:
-        fork = await _find_fork_point(tracker, cursor)
-        await _roll_back(tracker, cursor, fork)
-        return SyncOutcome(height=fork.number, at_tip=False, reorged_to=fork.number)
-    if not scan.blocks:
+    scan = ScanResult(blocks=(), transfers=())
+    if end > base.number:
+        try:
+            scan = await chain.scan(base.number + 1, end, base, is_watched)
+        except ReorgDetected:
+            # The chain moved under us since we looked; the next call finds the new fork.
+            return SyncOutcome(height=cursor.height, at_tip=False)
+    if not scan.blocks and fork is None:
         # The node announced a tip it cannot serve yet: not proof of anything. Wait.
         return SyncOutcome(height=cursor.height, at_tip=False)
 
-    newest = scan.blocks[-1]
-    credited = await _apply_blocks(tracker, cursor, scan.blocks, scan.transfers, watched, tip)
+    newest = scan.blocks[-1] if scan.blocks else base
+    credited = await _apply(tracker, cursor, fork, scan, watched, tip)
     if credited is None:
         return SyncOutcome(height=cursor.height, at_tip=False)
-    return SyncOutcome(height=newest.number, at_tip=newest.number >= tip, credited=credited)
+    return SyncOutcome(
+        height=newest.number,
+        at_tip=newest.number >= tip,
+        credited=credited,
+        reorged_to=None if fork is None else fork.number,
+    )
 
 
 async def _place_first_cursor(tracker: Tracker, tip: int) -> SyncOutcome:
-    start = tracker.network.start_block if tracker.network.start_block is not None else tip
+    """Start at `start_block`, else at the tip — but never after an invoice already waiting."""
+    network = tracker.network
+    start = network.start_block if network.start_block is not None else tip
     block = await tracker.chain.block_at(start)
     if block is None:
         return SyncOutcome(height=start, at_tip=False)
     async with tracker.db.uow() as uow:
-        await uow.chain.start_cursor(tracker.network.name, block, tracker.clock.now())
+        oldest = await uow.invoices.oldest_created(network.name)
+    if network.start_block is None and oldest is not None and oldest < block.timestamp:
+        # Invoices were issued before this tracker ever ran: start below their creation.
+        block = await _last_block_before(tracker, oldest, block)
+    async with tracker.db.uow() as uow:
+        await uow.chain.start_cursor(network.name, block, tracker.clock.now())
         await uow.commit()
-    log.info("tracker %s starts at block %d", tracker.network.name, block.number)
+    log.info("tracker %s starts at block %d", network.name, block.number)
     return SyncOutcome(height=block.number, at_tip=block.number >= tip)
 
 
-async def _cursor_is_canonical(tracker: Tracker, cursor: ChainCursor, tip: int) -> bool:
+async def _last_block_before(tracker: Tracker, moment: datetime, high: BlockRef) -> BlockRef:
+    """Binary search for the highest block stamped before `moment` (genesis at worst)."""
+    low_block = await tracker.chain.block_at(0)
+    if low_block is None or low_block.timestamp >= moment:
+        return low_block or high
+    low, top = 0, high.number
+    while top - low > 1:
+        middle = (low + top) // 2
+        probe = await tracker.chain.block_at(middle)
+        if probe is not None and probe.timestamp < moment:
+            low, low_block = middle, probe
+        else:
+            top = middle
+    return low_block
+
+
+async def _fork_point_if_reorged(
+    tracker: Tracker, cursor: ChainCursor, tip: int
+) -> BlockRef | None:
+    """None while our cursor is on the node's chain; else the block to roll back to."""
     node_block = await tracker.chain.block_at(cursor.height)
     if node_block is not None:
-        return node_block.hash == cursor.hash
-    # The node has no block at our height: either it lags, or the chain got shorter. Only a
-    # stored block that the node now answers differently proves a reorg.
+        tracker.memory.behind_since = None
+        if node_block.hash == cursor.hash:
+            return None
+        return await _find_fork_point(tracker, cursor)
+    # The node has no block at our height: it lags, or the chain got shorter.
     async with tracker.db.uow() as uow:
         stored = await uow.chain.blocks_from(tracker.network.name, tip)
     at_tip = next((b for b in stored if b.number == tip), None)
-    if at_tip is None:
-        return True
     node_tip = await tracker.chain.block_at(tip)
-    return node_tip is None or node_tip.hash == at_tip.hash
+    if at_tip is None or node_tip is None:
+        return None
+    if node_tip.hash != at_tip.hash:
+        return await _find_fork_point(tracker, cursor)
+    now = time.monotonic()
+    if tracker.memory.behind_since is None:
+        tracker.memory.behind_since = now
+    since = tracker.memory.behind_since
+    if now - since < tracker.network.shorter_chain_grace_seconds:
+        return None
+    tracker.memory.behind_since = None
+    log.warning("%s: the chain got shorter (tip %d < %d)", tracker.network.name, tip, cursor.height)
+    return at_tip
 
 
 async def _find_fork_point(tracker: Tracker, cursor: ChainCursor) -> BlockRef:
@@ -147,63 +196,47 @@ async def _find_fork_point(tracker: Tracker, cursor: ChainCursor) -> BlockRef:
     raise ReorgTooDeep(f"{tracker.network.name}: no stored block above {low} is canonical any more")
 
 
-async def _roll_back(tracker: Tracker, cursor: ChainCursor, fork: BlockRef) -> None:
-    """Move the cursor back to `fork` and un-count every payment in the orphaned blocks."""
-    network, now = tracker.network, tracker.clock.now()
-    async with tracker.db.uow() as uow:
-        if not await uow.chain.move_cursor(network.name, cursor, fork, now):
-            return  # another tracker handled it first
-        await uow.chain.forget_above(network.name, fork.number)
-        orphaned = await uow.payments.counted_above(network.name, fork.number)
-        changes: dict[str, PaymentChanges] = defaultdict(PaymentChanges)
-        for payment in orphaned:
-            await uow.payments.update(payment.id, status=PaymentStatus.ORPHANED, updated_at=now)
-            changes[payment.invoice_id].removed.append(payment)
-        for invoice_id, change in changes.items():
-            await settle_invoice_state(
-                uow,
-                invoice_id,
-                network=network,
-                uri_builder=tracker.uri_builder,
-                chain_time=fork.timestamp,
-                now=now,
-                changes=change,
-            )
-        await uow.commit()
-    log.warning(
-        "reorg on %s: rolled back from %d to %d, %d payment(s) un-counted",
-        network.name,
-        cursor.height,
-        fork.number,
-        len(orphaned),
-    )
-
-
-async def _apply_blocks(
+async def _apply(
     tracker: Tracker,
     cursor: ChainCursor,
-    blocks: tuple[BlockRef, ...],
-    transfers: tuple[Transfer, ...],
+    fork: BlockRef | None,
+    scan: ScanResult,
     watched: dict[str, str],
     tip: int,
 ) -> int | None:
-    """Record verified blocks and their payments; None if another tracker got there first."""
+    """Roll back to `fork` (if any), record the scanned blocks and their payments, re-decide
+    the touched invoices — one transaction. None if another tracker moved the cursor first."""
     network, now = tracker.network, tracker.clock.now()
-    newest = blocks[-1]
+    newest = scan.blocks[-1] if scan.blocks else fork
+    assert newest is not None
     async with tracker.db.uow() as uow:
         if not await uow.chain.move_cursor(network.name, cursor, newest, now):
             return None
-        await uow.chain.add_blocks(network.name, blocks)
         changes: dict[str, PaymentChanges] = defaultdict(PaymentChanges)
+        vanished: dict[str, Payment] = {}
+        if fork is not None:
+            await uow.chain.forget_above(network.name, fork.number)
+            for payment in await uow.payments.counted_above(network.name, fork.number):
+                await uow.payments.update(payment.id, status=PaymentStatus.ORPHANED, updated_at=now)
+                vanished[payment.id] = payment
+        await uow.chain.add_blocks(network.name, scan.blocks)
         credited = 0
-        for transfer in transfers:
+        for transfer in scan.transfers:
             invoice_id = watched.get(transfer.to_address)
             if invoice_id is None:
                 continue
-            payment = await _record_transfer(uow, transfer, invoice_id, newest.number, now)
-            if payment is not None:
-                changes[invoice_id].received.append(payment)
-                credited += 1
+            recorded = await _record_transfer(uow, transfer, invoice_id, newest.number, now)
+            if recorded is None:
+                continue
+            payment, reattached = recorded
+            if reattached and vanished.pop(payment.id, None) is not None:
+                # The reorg moved this payment to another block; it never left the chain.
+                changes.setdefault(invoice_id, PaymentChanges())
+                continue
+            changes[invoice_id].received.append(payment)
+            credited += 1
+        for payment in vanished.values():
+            changes[payment.invoice_id].removed.append(payment)
         await _advance_confirmations(uow, network.name, newest.number, now, changes)
         for invoice_id, change in changes.items():
             await settle_invoice_state(
@@ -215,18 +248,31 @@ async def _apply_blocks(
                 now=now,
                 changes=change,
             )
-        if newest.number >= tip:
+        if newest.number == tip:
             moved = ChainCursor(network.name, newest.number, newest.hash, newest.timestamp, None)
             await uow.chain.mark_synced(network.name, moved, now)
         await uow.chain.prune_below(network.name, newest.number - network.reorg_window_blocks)
         await uow.commit()
+    if fork is not None:
+        log.warning(
+            "reorg on %s: rolled back from %d to %d and rescanned to %d; %d payment(s) vanished",
+            network.name,
+            cursor.height,
+            fork.number,
+            newest.number,
+            len(vanished),
+        )
     return credited
 
 
 async def _record_transfer(
     uow: UnitOfWork, transfer: Transfer, invoice_id: str, height: int, now: datetime
-) -> Payment | None:
-    """Insert the payment once; a replayed block changes nothing. Returns it when it is news."""
+) -> tuple[Payment, bool] | None:
+    """Insert the payment once; a replayed block changes nothing.
+
+    Returns (payment, False) for a new payment, (payment, True) for an orphaned one found
+    again in a new block, None when there is nothing new.
+    """
     invoice = await uow.invoices.lock(invoice_id)
     assert invoice is not None
     confirmations = height - transfer.block.number + 1
@@ -263,7 +309,7 @@ async def _record_transfer(
         )
         return None
     if await uow.payments.add_if_new(payment):
-        return payment
+        return payment, False
     existing = await uow.payments.get_by_key(invoice.network, transfer.txid, transfer.position)
     if existing is not None and existing.status is PaymentStatus.ORPHANED:
         # Re-mined after a reorg: the same payment is back in a new block.
@@ -274,7 +320,9 @@ async def _record_transfer(
             paid_at=transfer.block.timestamp,
             at=now,
         )
-        return existing
+        moved = await uow.payments.get_by_key(invoice.network, transfer.txid, transfer.position)
+        assert moved is not None
+        return moved, True
     return None
 
 

@@ -150,13 +150,7 @@ events = Table(
     Column("invoice_id", String(40)),
     Column("body", Text, nullable=False),  # the exact JSON sent on every attempt
     Column("created_at", UtcDateTime, nullable=False),
-    # PostgreSQL: the writing transaction's id. `seq` is taken at INSERT, not at COMMIT, so
-    # seq order alone could let a reader's cursor pass an event that commits later. Readers
-    # order by (tx_order, seq) and only see transactions older than every one still running.
-    # SQLite serializes writers, so there it stays 0 and seq order is commit order.
-    Column("tx_order", BigInteger, nullable=False, server_default="0"),
     Index("ix_events_merchant_seq", "merchant_id", "seq"),
-    Index("ix_events_merchant_tx_seq", "merchant_id", "tx_order", "seq"),
 )
 
 webhook_endpoints = Table(

@@ -6,6 +6,7 @@ leaving the block without committing rolls everything back.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
@@ -16,6 +17,7 @@ from chaingate.adapters.db.repositories.idempotency import IdempotencyRepository
 from chaingate.adapters.db.repositories.invoices import InvoiceRepository, PaymentRepository
 from chaingate.adapters.db.repositories.merchants import MerchantRepository, WalletRepository
 from chaingate.adapters.db.repositories.webhooks import WebhookRepository
+from chaingate.domain.models import Event
 
 
 class UnitOfWork:
@@ -32,10 +34,13 @@ class UnitOfWork:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
+        self.staged_events: list[Event] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._engine.connect()
         self._tx = await self._conn.begin()
+        self._before_commit, self.staged_events = [], []
         conn = self._conn
         self.merchants = MerchantRepository(conn)
         self.wallets = WalletRepository(conn)
@@ -66,8 +71,15 @@ class UnitOfWork:
     def dialect(self) -> str:
         return self._engine.dialect.name
 
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` inside the transaction, right before it commits."""
+        self._before_commit.append(hook)
+
     async def commit(self) -> None:
         assert self._tx is not None, "commit outside of `async with uow`"
+        hooks, self._before_commit = self._before_commit, []
+        for hook in hooks:
+            await hook()
         await self._tx.commit()
 
     async def rollback(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,13 +106,21 @@ class InvoiceRepository:
             found.update({address: invoice_id for address, invoice_id in rows})
         return found
 
+    async def oldest_created(self, network: str) -> datetime | None:
+        """Creation time of the network's oldest invoice, if any."""
+        result = await self._conn.execute(
+            select(func.min(invoices.c.created_at)).where(invoices.c.network == network)
+        )
+        oldest: datetime | None = result.scalar_one_or_none()
+        return oldest
+
     async def due_for_expiry(self, network: str, reached: datetime, limit: int = 500) -> list[str]:
         rows = await self._conn.execute(
             select(invoices.c.id)
             .where(
                 invoices.c.network == network,
                 invoices.c.status == InvoiceStatus.NEW.value,
-                invoices.c.expires_at <= reached,
+                invoices.c.expires_at < reached,
             )
             .order_by(invoices.c.expires_at)
             .limit(limit)

@@ -29,6 +29,16 @@ class MerchantRepository:
         )
         return None if row is None else Merchant(**row)
 
+    async def lock(self, merchant_ids: list[str]) -> None:
+        """Row-lock merchants until commit, in id order so two writers never wait in a cycle."""
+        if merchant_ids:
+            await self._conn.execute(
+                select(merchants.c.id)
+                .where(merchants.c.id.in_(sorted(merchant_ids)))
+                .order_by(merchants.c.id)
+                .with_for_update()
+            )
+
     async def add_api_key(self, key: ApiKey) -> None:
         await self._conn.execute(
             api_keys.insert().values(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -22,29 +23,29 @@ async def list_events(
 ) -> dict[str, Any]:
     """Committed events in a stable order. Keep `next_cursor` and pass it as `after` to catch
     up on anything a webhook may not have delivered; no event is ever skipped."""
-    cursor = _parse_cursor(after)
+    after_seq = _parse_cursor(after)
     async with container.db.uow() as uow:
-        page = await uow.events.after(caller.merchant_id, cursor, limit + 1, invoice_id=invoice_id)
+        page = await uow.events.after(
+            caller.merchant_id, after_seq, limit + 1, invoice_id=invoice_id
+        )
     has_more = len(page) > limit
     page = page[:limit]
-    last = page[-1][0] if page else cursor
     return {
-        "data": [json.loads(event.body) for _, event in page],
+        "data": [json.loads(event.body) for event in page],
         "has_more": has_more,
-        "next_cursor": f"{last[0]}.{last[1]}",
+        "next_cursor": str(page[-1].seq if page else after_seq),
     }
 
 
-def _parse_cursor(after: str | None) -> tuple[int, int]:
-    """`after` is a `next_cursor` from this endpoint ("<tx>.<seq>"); empty or "0" = the start."""
-    if not after or after == "0":
-        return (-1, 0)
-    tx_order, dot, seq = after.partition(".")
-    if not dot or not tx_order.lstrip("-").isdigit() or not seq.isdigit():
+def _parse_cursor(after: str | None) -> int:
+    """`after` is a `next_cursor` from this endpoint; empty or "0" means from the start."""
+    if not after:
+        return 0
+    if re.fullmatch(r"[0-9]{1,18}", after) is None:
         raise DomainError(
             "`after` must be a next_cursor returned by this endpoint",
             code="invalid_cursor",
             field="after",
             status=422,
         )
-    return (int(tx_order), int(seq))
+    return int(after)
