@@ -1,0 +1,141 @@
+"""Every route that takes an id answers 404 to another merchant, and changes nothing.
+
+The routes are read from the app's own route table, so a route added later is covered (or
+fails here until the test knows what kind of id its path takes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import select
+
+from chaingate.adapters.db.tables import metadata
+from chaingate.config import NetworkConfig
+from chaingate.entrypoints.api.app import create_app
+from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+
+NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+# A body each write route accepts from its owner, so a refusal can only be about ownership.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/v1/webhooks/{endpoint_id}"): {
+        "description": "taken over",
+        "events": ["invoice.settled"],
+    },
+}
+
+
+@pytest.fixture
+async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(clean_database_url, [NETWORK]) as gw:
+        yield gw
+
+
+async def owned_ids(shop: MerchantHandle) -> dict[str, str]:
+    """An invoice, a webhook endpoint and a delivery to it, owned by `shop`."""
+    hook = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    assert hook.status_code == 201, hook.text
+    invoice = await shop.invoice(amount="1", currency="ETH", network="anvil")
+    endpoint_id = hook.json()["id"]
+    deliveries = (await shop.get(f"/v1/webhooks/{endpoint_id}/deliveries")).json()["data"]
+    assert len(deliveries) == 1  # invoice.created, fanned out to the endpoint
+    return {
+        "invoice_id": invoice["id"],
+        "endpoint_id": endpoint_id,
+        "delivery_id": deliveries[0]["id"],
+    }
+
+
+def id_routes(gateway: Gateway) -> list[tuple[str, str]]:
+    """(method, path template) of every route whose path carries a parameter."""
+    # iter_route_contexts sees through included routers, as the OpenAPI generator does.
+    found = [
+        (method, route.path)
+        for route in iter_route_contexts(create_app(gateway.container).routes)
+        if isinstance(route.original_route, APIRoute) and "{" in (route.path or "")
+        for method in sorted(route.methods or ())
+    ]
+    assert len(found) >= 7, found  # the table was read, not an empty list
+    return found
+
+
+def fill(template: str, ids: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in ids, f"{template}: no test resource for path parameter {name!r}"
+        return ids[name]
+
+    return re.sub(r"\{(\w+)\}", one, template)
+
+
+async def call(shop: MerchantHandle, method: str, template: str, ids: dict[str, str]) -> Any:
+    return await shop.client.request(
+        method,
+        fill(template, ids),
+        json=BODIES.get((method, template)),
+        headers={"Authorization": f"Bearer {shop.api_key}"},
+    )
+
+
+async def snapshot(gateway: Gateway) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order."""
+    rows = {}
+    async with gateway.container.db.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            result = await conn.execute(select(table))
+            rows[table.name] = sorted((tuple(row) for row in result), key=repr)
+    return rows
+
+
+def assert_not_found(answer: httpx.Response, what: str) -> None:
+    assert answer.status_code == 404, f"{what}: {answer.status_code} {answer.text}"
+    assert answer.headers["content-type"] == "application/problem+json", what
+    assert answer.json()["code"] == "not_found", what
+    # The answer must not echo the owner's data.
+    assert "127.0.0.1:9/hook" not in answer.text, what
+
+
+async def test_every_id_route_answers_404_to_another_merchant(gateway: Gateway) -> None:
+    alice = await gateway.merchant("Alice")
+    bob = await gateway.merchant("Bob")
+    alices = await owned_ids(alice)
+    bobs = await owned_ids(bob)
+    routes = id_routes(gateway)
+    before = await snapshot(gateway)
+
+    for method, template in routes:
+        # Bob with Alice's ids, then each of Bob's own ids mixed into Alice's: a route must check
+        # every id it is given, not only the last one it looks up.
+        attempts = [alices]
+        names = re.findall(r"\{(\w+)\}", template)
+        if len(names) > 1:
+            attempts += [{**alices, name: bobs[name]} for name in names]
+        for ids in attempts:
+            answer = await call(bob, method, template, ids)
+            assert_not_found(answer, f"Bob {method} {fill(template, ids)}")
+
+    assert await snapshot(gateway) == before
+
+    # Control: the same requests from the owner succeed, so the 404s above were about ownership.
+    for method, template in sorted(routes, key=lambda r: r[0] == "DELETE"):
+        answer = await call(alice, method, template, alices)
+        assert 200 <= answer.status_code < 300, f"Alice {method} {template}: {answer.text}"
+
+
+async def test_lists_filtered_by_another_merchants_ids_are_empty(gateway: Gateway) -> None:
+    alice = await gateway.merchant("Alice")
+    bob = await gateway.merchant("Bob")
+    alices = await owned_ids(alice)
+    await owned_ids(bob)
+    events = await bob.get("/v1/events", invoice_id=alices["invoice_id"])
+    assert (events.status_code, events.json()["data"]) == (200, [])
+    # Alice's id as Bob's page cursor shows Bob only his own invoices.
+    page = await bob.get("/v1/invoices", starting_after=alices["invoice_id"])
+    assert page.status_code == 200
+    assert alices["invoice_id"] not in page.text
+    assert all(i["id"] != alices["invoice_id"] for i in page.json()["data"])
