@@ -308,3 +308,93 @@ async def test_webhook_creation_replays_its_secret_but_never_stores_it_in_clear(
     assert secret not in sealed
     listed = (await shop.get("/v1/webhooks")).json()
     assert "secret" not in listed[0] or listed[0]["secret"] is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (
+            b'{"amount":"1","currency":"ETH","network":"anvil","metadata":{"x":NaN}}',
+            "invalid_metadata",
+        ),
+        (
+            b'{"amount":"1","currency":"ETH","network":"anvil","metadata":{"x":1e400}}',
+            "invalid_metadata",
+        ),
+        (
+            b'{"amount":"1","currency":"ETH","network":"anvil","order_id":"a\\u0000b"}',
+            "invalid_character",
+        ),
+        (b'{"amount":"1","currency":"ETH","network":"anvil","expires_in":0}', "invalid_expires_in"),
+        (
+            b'{"amount":"1","currency":"ETH","network":"anvil","required_confirmations":0}',
+            "invalid_required_confirmations",
+        ),
+    ],
+)
+async def test_hostile_values_are_refused_before_anything_is_written(
+    gateway: Gateway, raw: bytes, code: str
+) -> None:
+    shop = await gateway.merchant()
+    answer = await gateway.client.post(
+        "/v1/invoices",
+        content=raw,
+        headers={
+            "Authorization": f"Bearer {shop.api_key}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": "hostile",
+        },
+    )
+    assert (answer.status_code, answer.json()["code"]) == (422, code), answer.text
+    assert await count(gateway, invoices) == 0
+    assert await count(gateway, events) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/v1/events?after=1.%C2%B2", "invalid_cursor"),
+        ("/v1/events?after=99999999999999999999", "invalid_cursor"),
+        ("/v1/invoices?starting_after=inv%00x", "invalid_character"),
+        ("/v1/invoices/inv%00x", "invalid_character"),
+        ("/v1/invoices?created_gte=9999-12-31T23:59:59-23:00", "invalid_date"),
+    ],
+)
+async def test_hostile_queries_are_4xx_not_500(gateway: Gateway, path: str, code: str) -> None:
+    shop = await gateway.merchant()
+    answer = await gateway.client.get(path, headers={"Authorization": f"Bearer {shop.api_key}"})
+    assert (answer.status_code, answer.json()["code"]) == (422, code), answer.text
+
+
+async def test_secret_rotation_is_idempotent(gateway: Gateway) -> None:
+    shop = await gateway.merchant()
+    hook = (await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/h"})).json()
+    path = f"/v1/webhooks/{hook['id']}/rotate-secret"
+    first = await shop.post(path, {}, **{"Idempotency-Key": "rot-1"})
+    again = await shop.post(path, {}, **{"Idempotency-Key": "rot-1"})
+    other = await shop.post(path, {}, **{"Idempotency-Key": "rot-2"})
+    assert first.status_code == again.status_code == other.status_code == 200, first.text
+    assert again.json()["secret"] == first.json()["secret"] != hook["secret"]
+    assert other.json()["secret"] != first.json()["secret"]
+
+
+async def test_a_request_that_lost_its_claim_cannot_complete(gateway: Gateway) -> None:
+    from datetime import timedelta
+
+    from chaingate.services.idempotency import Claim, claim
+
+    shop = await gateway.merchant()
+    db, now = gateway.container.db, gateway.container.clock.now()
+    slow = await claim(
+        db, shop.merchant_id, "k", "h", now - timedelta(minutes=5), timedelta(hours=1)
+    )
+    retry = await claim(db, shop.merchant_id, "k", "h", now, timedelta(hours=1))
+    assert isinstance(slow, Claim) and isinstance(retry, Claim)  # the retry took over
+    from chaingate.domain.errors import Conflict
+
+    async with db.uow() as uow:
+        with pytest.raises(Conflict):
+            await slow.complete(uow, 201, "{}")
+    async with db.uow() as uow:
+        await retry.complete(uow, 201, "{}")
+        await uow.commit()

@@ -22,12 +22,21 @@ STALE_AFTER = timedelta(seconds=60)
 class Claim:
     merchant_id: str
     key: str
+    locked_at: datetime
     # Set for answers that carry a secret (a webhook signing secret): stored encrypted.
     box: SecretBox | None = None
 
     async def complete(self, uow: UnitOfWork, status: int, body: str) -> None:
+        """Remember the answer in the use case's transaction; raises Conflict (and so rolls
+        the use case back) if a retry has taken the key over meanwhile."""
         stored = body if self.box is None else self.box.encrypt(body)
-        await uow.idempotency.complete(self.merchant_id, self.key, status, stored)
+        if not await uow.idempotency.complete(
+            self.merchant_id, self.key, self.locked_at, status, stored
+        ):
+            raise Conflict(
+                "this request took too long and a retry with its Idempotency-Key took over",
+                code="idempotency_in_progress",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +70,12 @@ async def claim(
     async with db.uow() as uow:
         if await uow.idempotency.insert(merchant_id, key, request_hash, now, now + ttl):
             await uow.commit()
-            return Claim(merchant_id, key, box)
+            return Claim(merchant_id, key, now, box)
         if await uow.idempotency.relock(
             merchant_id, key, now - STALE_AFTER, now, request_hash, now + ttl
         ):
             await uow.commit()
-            return Claim(merchant_id, key, box)
+            return Claim(merchant_id, key, now, box)
         record = await uow.idempotency.get(merchant_id, key)
     if record is None:  # deleted between our two statements: the twin request failed
         return await claim(db, merchant_id, key, request_hash, now, ttl, box)

@@ -77,7 +77,11 @@ async def create_invoice(
             field="currency",
         )
     amount_due = parse_amount(request.amount, decimals)
-    expires_in = request.expires_in or ctx.settings.default_expires_in_seconds
+    expires_in = (
+        ctx.settings.default_expires_in_seconds
+        if request.expires_in is None
+        else request.expires_in
+    )
     if not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
         raise DomainError(
             f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds",
@@ -85,7 +89,11 @@ async def create_invoice(
             field="expires_in",
             status=422,
         )
-    confirmations = request.required_confirmations or network.required_confirmations
+    confirmations = (
+        network.required_confirmations
+        if request.required_confirmations is None
+        else request.required_confirmations
+    )
     if not 1 <= confirmations <= 1000:
         raise DomainError(
             "required_confirmations must be between 1 and 1000",
@@ -94,7 +102,16 @@ async def create_invoice(
             status=422,
         )
     tolerance_bps = _tolerance_bps(request.payment_tolerance)
-    if len(json.dumps(request.metadata)) > MAX_METADATA_BYTES:
+    try:
+        metadata_json = json.dumps(request.metadata, allow_nan=False)
+    except ValueError:
+        raise DomainError(
+            "metadata must be plain JSON (no NaN or Infinity)",
+            code="invalid_metadata",
+            field="metadata",
+            status=422,
+        ) from None
+    if len(metadata_json) > MAX_METADATA_BYTES:
         raise DomainError(
             f"metadata is larger than {MAX_METADATA_BYTES} bytes",
             code="metadata_too_large",

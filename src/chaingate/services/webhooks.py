@@ -155,7 +155,12 @@ async def delete_endpoint(uow: UnitOfWork, merchant_id: str, endpoint_id: str) -
 
 
 async def rotate_secret(
-    uow: UnitOfWork, merchant_id: str, endpoint_id: str, box: SecretBox, now: datetime
+    uow: UnitOfWork,
+    merchant_id: str,
+    endpoint_id: str,
+    box: SecretBox,
+    now: datetime,
+    before_commit: Callable[[UnitOfWork, WebhookEndpoint, str], Awaitable[None]] | None = None,
 ) -> str:
     """Replace the signing secret; returns the new one (shown once). Raises NotFound.
 
@@ -167,6 +172,8 @@ async def rotate_secret(
     await uow.webhooks.update_endpoint(
         endpoint_id, secret_ciphertext=box.encrypt(secret), updated_at=now
     )
+    if before_commit is not None:  # e.g. remember the answer under its Idempotency-Key
+        await before_commit(uow, await get_endpoint(uow, merchant_id, endpoint_id), secret)
     await uow.commit()
     return secret
 

@@ -41,7 +41,14 @@ class BodyLimitMiddleware:
         self.app, self.max_bytes, self.max_depth = app, max_bytes, max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _has_nul(scope):
+            # PostgreSQL text cannot hold NUL; refusing here keeps it from ever reaching a query.
+            await _refuse(send, 422, "invalid_character", "NUL characters are not accepted")
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -64,6 +71,9 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if b"\\u0000" in body.lower():
+            await _refuse(send, 422, "invalid_character", "NUL characters are not accepted")
+            return
         if json_depth_exceeds(body, self.max_depth):
             await _refuse(
                 send, 422, "json_too_deep", f"JSON nests deeper than {self.max_depth} levels"
@@ -80,6 +90,12 @@ class BodyLimitMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    path: str = scope.get("path", "")
+    return "\x00" in path or b"%00" in query or b"\x00" in query
 
 
 async def _refuse(send: Send, status: int, code: str, detail: str) -> None:

@@ -92,12 +92,22 @@ class IdempotencyRepository:
         )
         return bool(result.rowcount)
 
-    async def complete(self, merchant_id: str, key: str, status: int, body: str) -> None:
-        await self._conn.execute(
+    async def complete(
+        self, merchant_id: str, key: str, locked_at: datetime, status: int, body: str
+    ) -> bool:
+        """Store the answer, only if this request still holds the claim it took at `locked_at`
+        (a request slower than the stale limit may have lost it to a retry)."""
+        result = await self._conn.execute(
             update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+            .where(
+                idempotency_keys.c.merchant_id == merchant_id,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.state == "in_progress",
+                idempotency_keys.c.locked_at == locked_at,
+            )
             .values(state="done", response_status=status, response_body=body)
         )
+        return bool(result.rowcount)
 
     async def release(self, merchant_id: str, key: str) -> None:
         await self._conn.execute(

@@ -4,9 +4,11 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.tables import api_keys, merchants, wallets
+from chaingate.domain.errors import Conflict
 from chaingate.domain.models import ApiKey, Merchant, Wallet
 
 
@@ -87,6 +89,16 @@ class WalletRepository:
         self._conn = conn
 
     async def add(self, wallet: Wallet) -> None:
+        """Raises Conflict when a concurrent request registered the same wallet first."""
+        try:
+            await self._add(wallet)
+        except IntegrityError:
+            raise Conflict(
+                "a wallet for this network or this key is already registered",
+                code="wallet_exists",
+            ) from None
+
+    async def _add(self, wallet: Wallet) -> None:
         await self._conn.execute(
             wallets.insert().values(
                 id=wallet.id,

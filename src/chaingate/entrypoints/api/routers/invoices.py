@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from chaingate.adapters.db.repositories.invoices import InvoiceFilter
-from chaingate.domain.errors import NotFound
+from chaingate.domain.errors import DomainError, NotFound
 from chaingate.domain.invoice import InvoiceStatus
 from chaingate.entrypoints.api.deps import ContainerDep, InvoicesRead, InvoicesWrite
 from chaingate.entrypoints.api.idempotent import IDEMPOTENT, run_idempotent
@@ -100,7 +100,12 @@ async def list_invoices(
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    """Query datetimes without a zone are taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    """Query datetimes in UTC (no zone means UTC); out-of-range moments are a 422."""
+    if moment is None:
+        return None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise DomainError(
+            "date is out of range", code="invalid_date", field="created", status=422
+        ) from None

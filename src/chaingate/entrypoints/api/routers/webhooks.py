@@ -133,17 +133,36 @@ async def delete(endpoint_id: str, caller: WebhooksWrite, container: ContainerDe
     return Response(status_code=204)
 
 
-@router.post("/{endpoint_id}/rotate-secret", response_model=WebhookOut, responses=FOUND)
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=WebhookOut,
+    responses=problem_responses(404, 409, 422),
+    dependencies=IDEMPOTENT,
+)
 async def rotate_secret(
-    endpoint_id: str, caller: WebhooksWrite, container: ContainerDep
-) -> dict[str, Any]:
-    """A new signing secret, effective at once (shown only in this answer)."""
-    async with container.db.uow() as uow:
-        secret = await service.rotate_secret(
-            uow, caller.merchant_id, endpoint_id, container.secret_box, container.clock.now()
-        )
-        endpoint = await service.get_endpoint(uow, caller.merchant_id, endpoint_id)
-    return present_endpoint(endpoint, secret)
+    endpoint_id: str, request: Request, caller: WebhooksWrite, container: ContainerDep
+) -> Response:
+    """A new signing secret, effective at once (shown only in this answer). Honours
+    `Idempotency-Key`: a retried rotation returns the same secret instead of making another."""
+
+    async def action(claim: Claim | None) -> tuple[int, dict[str, Any]]:
+        async def remember(uow: UnitOfWork, endpoint: WebhookEndpoint, secret: str) -> None:
+            if claim is not None:
+                await claim.complete(uow, 200, dumps(present_endpoint(endpoint, secret)))
+
+        async with container.db.uow() as uow:
+            secret = await service.rotate_secret(
+                uow,
+                caller.merchant_id,
+                endpoint_id,
+                container.secret_box,
+                container.clock.now(),
+                before_commit=remember,
+            )
+            endpoint = await service.get_endpoint(uow, caller.merchant_id, endpoint_id)
+        return 200, present_endpoint(endpoint, secret)
+
+    return await run_idempotent(request, container, caller, action, holds_secret=True)
 
 
 @router.get("/{endpoint_id}/deliveries", responses=FOUND)
