@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -425,3 +425,26 @@ async def test_chain_that_got_shorter_is_rolled_back_after_the_grace(world: Worl
     gone = await world.shop.fetch(invoice["id"])
     assert (gone["status"], gone["amount_paid"]) == ("invalid", "0")
     assert (await world.event_types(invoice["id"]))[-1] == "invoice.invalid"
+
+
+async def test_invoice_paid_before_the_tracker_ever_ran_is_credited(
+    anvil_isolated: AnvilNode, clean_database_url: str
+) -> None:
+    node = anvil_isolated
+    await node.mine(5)
+    network = node.network(required_confirmations=1)  # no start_block: "start at the tip"
+    block = await node.rpc("eth_getBlockByNumber", "latest", False)
+    chain_now = datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
+    clock = SteerableClock(max(chain_now, datetime.now(UTC)) + timedelta(seconds=5))
+    async with running_gateway(clean_database_url, [network], clock=clock) as gateway:
+        shop = await gateway.merchant()
+        invoice = await shop.invoice(amount="1", currency="ETH", network="anvil")
+        await node.rpc("anvil_setNextBlockTimestamp", int(clock.now().timestamp()) + 1)
+        await node.rpc(
+            "eth_sendTransaction",
+            {"from": node.accounts[1].address, "to": invoice["address"], "value": hex(ETH)},
+        )
+        await node.mine(3)
+        await gateway.sync("anvil")  # first run: must start below the waiting invoice
+        await gateway.sync("anvil")
+        assert (await shop.fetch(invoice["id"]))["status"] == "settled"
