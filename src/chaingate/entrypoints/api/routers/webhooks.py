@@ -136,7 +136,7 @@ async def delete(endpoint_id: str, caller: WebhooksWrite, container: ContainerDe
 @router.post(
     "/{endpoint_id}/rotate-secret",
     response_model=WebhookOut,
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(400, 404, 409),  # 400: a malformed Idempotency-Key
     dependencies=IDEMPOTENT,
 )
 async def rotate_secret(
