@@ -448,3 +448,20 @@ async def test_invoice_paid_before_the_tracker_ever_ran_is_credited(
         await gateway.sync("anvil")  # first run: must start below the waiting invoice
         await gateway.sync("anvil")
         assert (await shop.fetch(invoice["id"]))["status"] == "settled"
+
+
+async def test_another_asset_is_recorded_and_announced_but_never_counted(world: World) -> None:
+    invoice = await world.shop.invoice(amount="5", currency="USDT", network="anvil")
+    txid = await world.pay_eth(invoice["address"], ETH // 2)  # ETH to a USDT invoice
+    await world.node.mine(3)
+    await world.sync()
+    seen = await world.shop.fetch(invoice["id"])
+    assert (seen["status"], seen["amount_paid"]) == ("new", "0")
+    [payment] = seen["payments"]
+    assert (payment["txid"], payment["currency"], payment["amount"], payment["status"]) == (
+        txid,
+        "ETH",
+        "0.5",
+        "wrong_asset",
+    )
+    assert (await world.event_types(invoice["id"]))[-1] == "invoice.payment_received"

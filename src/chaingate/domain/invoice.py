@@ -41,6 +41,7 @@ class PaymentStatus(StrEnum):
     CONFIRMED = "confirmed"  # reached the invoice's required confirmations
     ORPHANED = "orphaned"  # its block left the canonical chain
     FAILED = "failed"  # its transaction failed on chain
+    WRONG_ASSET = "wrong_asset"  # another asset than the invoice's: recorded, never counted
 
     @property
     def counts(self) -> bool:

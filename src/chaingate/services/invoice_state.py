@@ -72,13 +72,12 @@ async def settle_invoice_state(
             updated_at=now,
         )
     view = present_invoice(invoice, payments, network, uri_builder)
-    decimals = network.asset_decimals(invoice.asset) or 0
     changes = changes or PaymentChanges()
     for payment, event_type in [
         *((p, EventType.INVOICE_PAYMENT_RECEIVED) for p in changes.received),
         *((p, EventType.INVOICE_PAYMENT_REMOVED) for p in changes.removed),
     ]:
-        await _emit(uow, invoice, event_type, view, now, payment=present_payment(payment, decimals))
+        await _emit(uow, invoice, event_type, view, now, payment=present_payment(payment, network))
     for status in result.transitions:
         await _emit(uow, invoice, STATUS_EVENTS[status], {**view, "status": status.value}, now)
     return invoice

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from chaingate.adapters.db.uow import Database, UnitOfWork
@@ -298,16 +298,16 @@ async def _record_transfer(
         updated_at=now,
     )
     if transfer.asset != invoice.asset:
-        # Another asset sent to this address is recorded against nothing: log it for the
-        # operator (a refund is a manual decision), but it must not count toward the invoice.
+        # Money in another asset is recorded and announced but never counted: the merchant
+        # sees it (a refund is their decision), the invoice's status does not move.
         log.warning(
-            "invoice %s (%s) received %s in tx %s: not counted",
+            "invoice %s (%s) received %s in tx %s: recorded, not counted",
             invoice_id,
             invoice.asset,
             transfer.asset,
             transfer.txid,
         )
-        return None
+        payment = replace(payment, status=PaymentStatus.WRONG_ASSET, reached_confirmations=False)
     if await uow.payments.add_if_new(payment):
         return payment, False
     existing = await uow.payments.get_by_key(invoice.network, transfer.txid, transfer.position)

@@ -48,11 +48,13 @@ def present_invoice(
         "expires_at": iso(invoice.expires_at),
         "created_at": iso(invoice.created_at),
         "updated_at": iso(invoice.updated_at),
-        "payments": [present_payment(p, decimals) for p in payments],
+        "payments": [present_payment(p, network) for p in payments],
     }
 
 
-def present_payment(payment: Payment, decimals: int) -> dict[str, Any]:
+def present_payment(payment: Payment, network: NetworkConfig) -> dict[str, Any]:
+    # Each payment in its own asset's units: a wrong-asset payment is not in the invoice's.
+    decimals = network.asset_decimals(payment.asset) or 0
     native = payment.position == NATIVE_POSITION
     return {
         "id": payment.id,

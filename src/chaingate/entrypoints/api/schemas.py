@@ -38,7 +38,7 @@ class PaymentOut(BaseModel):
     block_number: int
     block_hash: str
     confirmations: int
-    status: Literal["pending", "confirmed", "orphaned", "failed"]
+    status: Literal["pending", "confirmed", "orphaned", "failed", "wrong_asset"]
     paid_at: str
     created_at: str
 
