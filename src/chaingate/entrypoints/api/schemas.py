@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 
 class Strict(BaseModel):
@@ -98,7 +98,7 @@ class WebhookUpdate(Strict):
     url: StrictStr | None = Field(default=None, max_length=2000)
     events: list[StrictStr] | None = Field(default=None, max_length=32)
     description: StrictStr | None = Field(default=None, max_length=200)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class WebhookOut(BaseModel):
