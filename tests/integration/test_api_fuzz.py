@@ -192,6 +192,7 @@ CHECKS = [
     checks.content_type_conformance,
     checks.response_schema_conformance,
     checks.response_headers_conformance,
+    checks.ignored_auth,  # a 2xx is re-sent without the key and with a wrong one: must be 401
 ]
 
 
@@ -236,7 +237,14 @@ def test_operation_answers_as_documented(
         response = case.call(base_url=served.base_url, timeout=10)
         seen.append(response.status_code)
         assert response.status_code < 500, case.as_curl_command(base_url=served.base_url)
-        case.validate_response(response, checks=wanted)
+        # The key is named as the caller's own, so ignored_auth probes without it and with a
+        # wrong one rather than taking it for generated data.
+        case.validate_response(
+            response,
+            checks=wanted,
+            headers=fixtures.headers,
+            transport_kwargs={"base_url": served.base_url},
+        )
 
     valid = VALID_BODIES.get((method, path))
     if valid is not None and mode is GenerationMode.POSITIVE:
