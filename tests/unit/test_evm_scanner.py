@@ -57,7 +57,9 @@ class FakeChain:
             }
         self.blocks[2]["transactions"] = [self.tx(2, h(20, 7), SHOP, 10**18)]
         self.blocks[3]["transactions"] = [self.tx(3, h(30, 7), TOKEN, 0)]
-        self.blocks[3]["logsBloom"] = bloom_for(TOKEN, TRANSFER_TOPIC)
+        self.blocks[3]["logsBloom"] = bloom_for(
+            TOKEN, TRANSFER_TOPIC, topic_of(PAYER), topic_of(SHOP)
+        )
         self.logs: dict[str, list[dict[str, Any]]] = {
             h(3): [self.transfer_log(TOKEN, 5, log_index=0)]
         }
@@ -110,6 +112,10 @@ class FakeChain:
             result = self.logs.get(params[0]["blockHash"], [])
         elif method == "eth_getTransactionReceipt":
             result = self.receipts.get(params[0])
+            if result is not None:  # a receipt holds the logs its transaction emitted
+                block_logs = self.logs.get(result["blockHash"], [])
+                logs = [log for log in block_logs if log["transactionHash"] == params[0]]
+                result = {**result, "logs": logs}
         else:
             result = "0x3"
         return {"jsonrpc": "2.0", "id": call["id"], "result": result}
@@ -139,6 +145,7 @@ async def client(nodes: Nodes) -> AsyncIterator[EvmChainClient]:
         chain_id=1,
         rpc_urls=[A, B],
         tokens=[TokenConfig(symbol="USDT", contract=TOKEN, decimals=6)],
+        verify_block_hashes=False,  # the fake blocks carry made-up hashes
     )
     http = httpx.AsyncClient(transport=httpx.MockTransport(nodes))
     rpc = JsonRpcClient([A, B], timeout=1, http_client=http)

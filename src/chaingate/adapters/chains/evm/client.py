@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from chaingate.adapters.chains.evm import parse
+from chaingate.adapters.chains.evm.header import check_block_hash
 from chaingate.adapters.chains.evm.heads import NewHeadsListener
 from chaingate.adapters.chains.evm.parse import BadNodeAnswer
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, NodeEndpoint, RpcError
@@ -89,7 +90,8 @@ class EvmChainClient:
         """The node's canonical block at `height`, or None if it has none (yet)."""
         if height < 0:
             raise ValueError(f"height must be >= 0, got {height}")
-        return await self._read(lambda node: _block_at(node, height))
+        verify = self.network.verify_block_hashes
+        return await self._read(lambda node: _block_at(node, height, verify))
 
     async def scan(
         self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup
@@ -145,12 +147,15 @@ async def _tip(node: NodeEndpoint) -> int:
     return parse.quantity(await node.call("eth_blockNumber"), "eth_blockNumber")
 
 
-async def _block_at(node: NodeEndpoint, height: int) -> BlockRef | None:
-    block = parse.block(
-        await node.call("eth_getBlockByNumber", [hex(height), False]), full_transactions=False
-    )
+async def _block_at(node: NodeEndpoint, height: int, verify_hash: bool) -> BlockRef | None:
+    answer = await node.call("eth_getBlockByNumber", [hex(height), False])
+    block = parse.block(answer, full_transactions=False)
     if block is None:
         return None
     if block.ref.number != height:
         raise BadNodeAnswer(f"{node.label}: asked for block {height}, got {block.ref.number}")
+    if verify_hash:
+        # The tracker reads a hash that differs from the stored one as a reorg: a forged
+        # hash must not pass for one.
+        check_block_hash(answer, node.label)
     return block.ref

@@ -106,6 +106,7 @@ class NodeReceipt:
     block_number: int
     status: int  # 1 success, 0 reverted
     contract_address: str | None
+    logs: tuple[NodeLog, ...] | None  # None when the node left them out
 
 
 def block(value: object, *, full_transactions: bool) -> NodeBlock | None:
@@ -195,6 +196,7 @@ def receipt(value: object, what: str) -> NodeReceipt:
     if status not in (0, 1):
         raise BadNodeAnswer(f"receipt.status: expected 0 or 1, got {status}")
     contract_raw = obj.get("contractAddress")
+    raw_logs = obj.get("logs")
     return NodeReceipt(
         transaction_hash=hash32(obj.get("transactionHash"), "receipt.transactionHash"),
         block_hash=hash32(obj.get("blockHash"), "receipt.blockHash"),
@@ -203,6 +205,7 @@ def receipt(value: object, what: str) -> NodeReceipt:
         contract_address=(
             None if contract_raw is None else address(contract_raw, "receipt.contractAddress")
         ),
+        logs=None if raw_logs is None else logs(raw_logs),
     )
 
 
