@@ -10,6 +10,7 @@ configured, every payment is credited exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -58,23 +59,34 @@ class World:
     def payer(self) -> str:
         return self.node.accounts[1].address
 
-    async def pay_eth(self, to: str, wei: int = ETH) -> str:
-        txid: str = await self.node.rpc(
-            "eth_sendTransaction", {"from": self.payer, "to": to, "value": hex(wei)}
-        )
-        return txid
+    async def pay_eth(self, to: str, wei: int = ETH, *, mined: bool = True) -> str:
+        return await self.send({"to": to, "value": hex(wei)}, mined=mined)
 
-    async def pay_token(self, to: str, units: int = 5 * USDT, *, contract: str = "") -> str:
+    async def pay_token(
+        self, to: str, units: int = 5 * USDT, *, contract: str = "", mined: bool = True
+    ) -> str:
         data = encode_call("transfer(address,uint256)", ["address", "uint256"], [to, units])
-        return await self.call_token(contract or self.usdt.contract, data)
+        return await self.call_token(contract or self.usdt.contract, data, mined=mined)
 
-    async def call_token(self, contract: str, data: bytes) -> str:
-        tx = {"from": self.payer, "to": contract, "data": "0x" + data.hex()}
-        txid: str = await self.node.rpc("eth_sendTransaction", tx)
-        return txid
+    async def call_token(self, contract: str, data: bytes, *, mined: bool = True) -> str:
+        return await self.send({"to": contract, "data": "0x" + data.hex()}, mined=mined)
+
+    async def send(self, tx: dict[str, str], *, mined: bool) -> str:
+        """Send from the payer; with `mined`, return once the block holding it exists.
+
+        anvil answers eth_sendTransaction before its automine block is in place (under load
+        the tip can still be the old one), and a test must not race the node it drives.
+        """
+        txid: str = await self.node.rpc("eth_sendTransaction", {"from": self.payer, **tx})
+        for _ in range(400):
+            if not mined or await self.node.rpc("eth_getTransactionReceipt", txid) is not None:
+                return txid
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"{txid} was not mined")
 
     async def in_one_block(self, *payments: Any) -> int:
-        """Await the payment coroutines with automine off, then mine them into one block."""
+        """Await the payment coroutines (sent with mined=False) with automine off, then mine
+        them into one block."""
         await self.node.rpc("evm_setAutomine", False)
         try:
             for payment in payments:
@@ -273,7 +285,7 @@ async def test_hiding_one_of_two_transfers_in_a_block_is_caught(world: World) ->
     txids: list[str] = []
 
     async def pay(invoice: dict[str, Any]) -> None:
-        txids.append(await world.pay_token(invoice["address"]))
+        txids.append(await world.pay_token(invoice["address"], mined=False))
 
     await world.in_one_block(pay(shown), pay(hidden))
     # The answer is not empty (the other transfer is there), yet incomplete: all or nothing.
@@ -321,8 +333,8 @@ async def test_a_bloom_false_positive_does_not_stall_an_honest_node(world: World
         "approve(address,uint256)", ["address", "uint256"], [invoice["address"], 7]
     )
     height = await world.in_one_block(
-        world.call_token(world.usdt.contract, approve),
-        world.pay_token(invoice["address"], contract=lookalike.contract),
+        world.call_token(world.usdt.contract, approve, mined=False),
+        world.pay_token(invoice["address"], contract=lookalike.contract, mined=False),
     )
     block = await world.node.rpc("eth_getBlockByNumber", hex(height), False)
     bloom = bytes.fromhex(block["logsBloom"][2:])
