@@ -9,7 +9,7 @@ client would send, so the 2xx answers are checked too, not only the 404s and 422
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from chaingate.bootstrap import build_container
 from chaingate.config import NetworkConfig, Settings, TokenConfig
 from chaingate.domain.events import ALL_EVENT_TYPES
 from chaingate.entrypoints.api.app import create_app
-from tests.support.gateway import MERCHANT_MNEMONICS, Gateway
+from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, running_gateway
 from tests.support.served import ServedGateway, served_gateway
 
 NETWORKS = [
@@ -255,3 +255,49 @@ def test_operation_answers_as_documented(
     if mode is GenerationMode.POSITIVE:
         # Proof the run reached past the edge: some valid request got its documented success.
         assert any(200 <= status < 300 for status in seen), f"no 2xx among {sorted(set(seen))}"
+
+
+# --- what the fuzzer found, pinned so it stays fixed without depending on what gets generated ---
+
+
+@pytest.fixture
+async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(clean_database_url, NETWORKS[:1]) as gw:
+        yield gw
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"created_lt": "0.0"}, 422),  # was read as a Unix time
+        ({"created_gte": "1700000000"}, 422),
+        ({"created_gte": "2020-01-01"}, 422),  # a date alone is not a date-time
+        ({"created_gte": "2020-01-01T00:00:00Z"}, 200),
+        ({"created_gte": "2020-01-01T00:00:00+02:00"}, 200),
+        ({"created_lt": "2999-01-01T00:00"}, 200),  # no zone: UTC
+        ({"limt": "5"}, 422),  # a typo is not silently ignored
+        ({"": "0"}, 422),
+    ],
+)
+async def test_invoice_list_queries_are_read_strictly(
+    gateway: Gateway, query: dict[str, str], status: int
+) -> None:
+    shop = await gateway.merchant()
+    answer = await shop.get("/v1/invoices", **query)
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        assert answer.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("enabled", [0.0, 1, "true", None])
+async def test_webhook_enabled_must_be_a_boolean(gateway: Gateway, enabled: object) -> None:
+    shop = await gateway.merchant()
+    created = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    endpoint = f"/v1/webhooks/{created.json()['id']}"
+    headers = {"Authorization": f"Bearer {shop.api_key}"}
+    answer = await shop.client.patch(endpoint, json={"enabled": enabled}, headers=headers)
+    if enabled is None:  # null means "leave as it is"
+        assert answer.status_code == 200, answer.text
+    else:
+        assert answer.status_code == 422, answer.text
+    assert (await shop.get(endpoint)).json()["enabled"] is True

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
+
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"  # date and time
+    r"(:[0-9]{2}([.,][0-9]+)?)?"  # seconds, fraction
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?"  # zone; none means UTC
+)
+
+
+def _date_time_text(value: object) -> object:
+    # Pydantic would also read "0.0" or "1700000000" as a Unix time; the contract is a date-time.
+    if isinstance(value, str) and _DATE_TIME.fullmatch(value) is None:
+        raise ValueError("expected an ISO 8601 date-time such as 2025-01-31T12:00:00Z")
+    return value
+
+
+QueryDateTime = Annotated[
+    datetime,
+    BeforeValidator(_date_time_text),
+    Field(description="ISO 8601 date-time; without a zone it is read as UTC."),
+]
 
 
 class Strict(BaseModel):

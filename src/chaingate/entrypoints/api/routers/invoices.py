@@ -11,7 +11,12 @@ from chaingate.domain.invoice import InvoiceStatus
 from chaingate.entrypoints.api.deps import ContainerDep, InvoicesRead, InvoicesWrite
 from chaingate.entrypoints.api.idempotent import IDEMPOTENT, run_idempotent
 from chaingate.entrypoints.api.problems import problem_responses
-from chaingate.entrypoints.api.schemas import InvoiceCreate, InvoiceList, InvoiceOut
+from chaingate.entrypoints.api.schemas import (
+    InvoiceCreate,
+    InvoiceList,
+    InvoiceOut,
+    QueryDateTime,
+)
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import NewInvoice, create_invoice
 from chaingate.services.views import present_invoice
@@ -71,8 +76,8 @@ async def list_invoices(
     container: ContainerDep,
     status: InvoiceStatus | None = None,
     order_id: Annotated[str | None, Query(max_length=200)] = None,
-    created_gte: datetime | None = None,
-    created_lt: datetime | None = None,
+    created_gte: QueryDateTime | None = None,
+    created_lt: QueryDateTime | None = None,
     starting_after: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
