@@ -244,7 +244,7 @@ class CrashRun:
                 await self.post_invoice(plan)
         if phase == "after_payment":
             await self.pay(self.rng.randint(1, 2))
-            await self._sleep_then_kill(phase, 0.3)
+            await self._sleep_then_kill(phase, 0.25)
         elif phase == "confirmations":
             await self.node.mine(1)
             await self._sleep_then_kill(phase, 0.15)
