@@ -176,7 +176,7 @@ class World:
 
 @asynccontextmanager
 async def world_of(
-    node: AnvilNode, database_url: str, *, healthy_backup: bool
+    node: AnvilNode, database_url: str, *, healthy_backup: bool, **network_settings: Any
 ) -> AsyncIterator[World]:
     """A gateway whose only node (or first node, before a healthy one) is the proxy."""
     usdt = await node.deploy_token("USDT", 6, holder=node.accounts[1].address)
@@ -184,14 +184,14 @@ async def world_of(
     chain_now = datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
     clock = SteerableClock(max(chain_now, datetime.now(UTC)))
     with running_proxy(node.rpc_url) as proxy:
-        network = node.network(
-            [usdt],
-            rpc_urls=[proxy.url, *([node.rpc_url] if healthy_backup else [])],
-            ws_url=None,  # every read goes through the proxy
-            required_confirmations=2,
-            start_block=await node.tip(),
-            scan_batch_blocks=7,
-        )
+        settings: dict[str, Any] = {
+            "rpc_urls": [proxy.url, *([node.rpc_url] if healthy_backup else [])],
+            "ws_url": None,  # every read goes through the proxy
+            "required_confirmations": 2,
+            "start_block": await node.tip(),
+            "scan_batch_blocks": 7,
+        }
+        network = node.network([usdt], **(settings | network_settings))
         async with running_gateway(database_url, [network], clock=clock) as gateway:
             world = World(node, proxy, gateway, await gateway.merchant(), usdt)
             await world.sync()
@@ -255,6 +255,43 @@ async def test_a_node_20_blocks_behind_never_moves_the_cursor_past_its_tip(world
     assert (await world.cursor()).height == await world.node.tip()
     for invoice, txid in zip(early + late, early_txids + late_txids, strict=True):
         await world.assert_credited_once(invoice, txid)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/tracking.py _fork_point_if_reorged: a node that stays behind our cursor on "
+    "the same chain for shorter_chain_grace_seconds (default 60 s) is taken for a shorter "
+    "chain; the tracker rolls back to its tip, orphans real payments (invoice.payment_removed) "
+    "and a settled invoice becomes invalid, and stays invalid once the node catches up",
+)
+async def test_a_node_stuck_behind_the_cursor_uncounts_nothing(
+    anvil_isolated: AnvilNode, clean_database_url: str
+) -> None:
+    # A failover to a backup that is still syncing: it stays behind us past the grace (0 here
+    # stands for "longer than the grace" without a timed wait).
+    async with world_of(
+        anvil_isolated, clean_database_url, healthy_backup=False, shorter_chain_grace_seconds=0
+    ) as world:
+        start = await world.cursor()
+        invoice = await world.shop.invoice(
+            amount="1", currency="ETH", network=NETWORK, required_confirmations=1
+        )
+        txid = await world.pay_eth(invoice["address"])
+        await world.node.mine(3)
+        await world.sync()
+        cursor = await world.cursor()
+        assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+
+        world.proxy.lag(cursor.height - start.height)  # stuck just below the payment
+        for _ in range(3):
+            await world.step_or_fail()
+        assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+        assert "invoice.payment_removed" not in await world.event_types(invoice)
+
+        world.proxy.pass_through()
+        await world.sync()
+        await world.assert_credited_once(invoice, txid)
+        assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
 
 
 # -- a node that hides logs -----------------------------------------------------------------
