@@ -39,9 +39,6 @@ class NetworkConfig(BaseModel):
     scan_batch_blocks: int = Field(default=20, ge=1, le=1000)
     # How far back reorgs are followed; deeper ones stop the tracker for an operator.
     reorg_window_blocks: int = Field(default=256, ge=8)
-    # A node behind our cursor is first taken for a lagging node; if it stays behind this long
-    # on the same chain, the chain really got shorter and the tracker rolls back to its tip.
-    shorter_chain_grace_seconds: float = Field(default=60.0, ge=0)
     start_block: int | None = None
     # Refuse blocks whose hash is not keccak(rlp(header)). Turn off only for chains that hash
     # blocks another way (zkSync Era, Avalanche C-Chain, Celo): a node's hash is then trusted.

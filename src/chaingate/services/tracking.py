@@ -11,10 +11,9 @@ is moved, not lost and found again.
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chaingate.adapters.db.uow import Database, UnitOfWork
@@ -33,13 +32,6 @@ class ReorgTooDeep(Exception):
     """No stored block within the reorg window is still canonical: an operator must look."""
 
 
-@dataclass
-class TrackerMemory:
-    """What one tracker process has observed between calls (not durable, need not be)."""
-
-    behind_since: float | None = None  # monotonic time the node was first seen behind us
-
-
 @dataclass(frozen=True, slots=True)
 class Tracker:
     """Everything one network's tracker needs."""
@@ -49,7 +41,6 @@ class Tracker:
     network: NetworkConfig
     clock: Clock
     uri_builder: PaymentUriBuilder
-    memory: TrackerMemory = field(default_factory=TrackerMemory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,28 +151,19 @@ async def _fork_point_if_reorged(
     """None while our cursor is on the node's chain; else the block to roll back to."""
     node_block = await tracker.chain.block_at(cursor.height)
     if node_block is not None:
-        tracker.memory.behind_since = None
         if node_block.hash == cursor.hash:
             return None
         return await _find_fork_point(tracker, cursor)
-    # The node has no block at our height: it lags, or the chain got shorter.
+    # The node has no block at our height: it lags, or the chain got shorter. Missing blocks
+    # prove nothing (a backup node may still be syncing); only a *different* block does. A
+    # chain that really got shorter grows again, and its next block differs from ours.
     async with tracker.db.uow() as uow:
         stored = await uow.chain.blocks_from(tracker.network.name, tip)
     at_tip = next((b for b in stored if b.number == tip), None)
     node_tip = await tracker.chain.block_at(tip)
-    if at_tip is None or node_tip is None:
+    if at_tip is None or node_tip is None or node_tip.hash == at_tip.hash:
         return None
-    if node_tip.hash != at_tip.hash:
-        return await _find_fork_point(tracker, cursor)
-    now = time.monotonic()
-    if tracker.memory.behind_since is None:
-        tracker.memory.behind_since = now
-    since = tracker.memory.behind_since
-    if now - since < tracker.network.shorter_chain_grace_seconds:
-        return None
-    tracker.memory.behind_since = None
-    log.warning("%s: the chain got shorter (tip %d < %d)", tracker.network.name, tip, cursor.height)
-    return at_tip
+    return await _find_fork_point(tracker, cursor)
 
 
 async def _find_fork_point(tracker: Tracker, cursor: ChainCursor) -> BlockRef:
