@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -104,17 +105,28 @@ def _cpu_jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-_STARTED_AT = _cpu_jiffies()
+def _own_cpu_seconds() -> float:
+    """CPU used by this process and its finished children (servers, nodes, load generators)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+_STARTED_AT = (_cpu_jiffies(), _own_cpu_seconds(), time.monotonic())
 
 
 def machine_load() -> dict[str, float]:
-    """How busy the whole machine was since this benchmark started (every process counted:
-    ours and anyone else's), and the load average now. Shared machines make noisy figures."""
+    """Cores kept busy since this benchmark started: by the whole machine, by the benchmark's
+    own processes, and so by everyone else (other people's test runs make figures noisy)."""
+    (busy_start, total_start), own_start, wall_start = _STARTED_AT
     busy, total = _cpu_jiffies()
     cores = os.cpu_count() or 1
-    share = (busy - _STARTED_AT[0]) / max(1, total - _STARTED_AT[1])
+    machine_cores = (busy - busy_start) / max(1, total - total_start) * cores
+    own_cores = (_own_cpu_seconds() - own_start) / max(1e-9, time.monotonic() - wall_start)
     return {
-        "machine_busy_cores": round(share * cores, 2),
+        "machine_busy_cores": round(machine_cores, 2),
+        "benchmark_busy_cores": round(own_cores, 2),
+        "others_busy_cores": round(max(0.0, machine_cores - own_cores), 2),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
