@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
+from chaingate.adapters.db.engine import create_engine
+from chaingate.adapters.db.migrate import upgrade_to_head
+from chaingate.adapters.db.tables import metadata
 from chaingate.adapters.db.uow import Database
 from chaingate.domain.events import EventType
 from chaingate.domain.models import Event, Merchant
@@ -20,9 +24,22 @@ async def _merchant(database: Database) -> str:
     return "mer_feed"
 
 
-async def test_an_event_committed_late_is_not_skipped(database: Database) -> None:
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serializes writers (BEGIN IMMEDIATE): commit order is seq order")
+@pytest.fixture
+async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
+    """PostgreSQL only: SQLite serializes writers (BEGIN IMMEDIATE), so there commit order is
+    seq order by construction and the race below cannot even be staged."""
+    engine = create_engine(postgres_url)
+    await upgrade_to_head(engine)
+    async with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        await conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    db = Database(engine)
+    yield db
+    await db.dispose()
+
+
+async def test_an_event_committed_late_is_not_skipped(postgres_database: Database) -> None:
+    database = postgres_database
     merchant_id = await _merchant(database)
     now = datetime.now(UTC)
 
