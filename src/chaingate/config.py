@@ -6,8 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chaingate.domain.errors import DomainError
+from chaingate.domain.money import parse_amount
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chaingate.db"
 
@@ -18,6 +21,9 @@ class TokenConfig(BaseModel):
     symbol: str = Field(pattern=r"^[A-Z0-9]{2,12}$")
     contract: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     decimals: int = Field(ge=0, le=36)
+    # Transfers below this (a decimal string in token units) are dust: recorded, never counted
+    # and not announced — address-poisoning spam must not move invoices or flood webhooks.
+    min_amount: str | None = None
 
     @field_validator("contract")
     @classmethod
@@ -33,6 +39,7 @@ class NetworkConfig(BaseModel):
     ws_url: str | None = None
     native_symbol: str = "ETH"
     native_decimals: int = 18
+    native_min_amount: str | None = None  # dust threshold for the native coin, as for tokens
     required_confirmations: int = Field(default=12, ge=1, le=1000)
     tokens: list[TokenConfig] = Field(default_factory=list)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
@@ -49,6 +56,28 @@ class NetworkConfig(BaseModel):
             return self.native_decimals
         token = self.token(asset)
         return None if token is None else token.decimals
+
+    @model_validator(mode="after")
+    def _dust_thresholds_parse(self) -> NetworkConfig:
+        for asset in self.assets:
+            try:
+                self.min_amount(asset)
+            except DomainError as exc:
+                raise ValueError(f"{self.name}: dust threshold of {asset}: {exc.detail}") from None
+        return self
+
+    def min_amount(self, asset: str) -> int:
+        """The dust threshold for `asset` in base units (0: none)."""
+        token = self.token(asset)
+        text = (
+            self.native_min_amount
+            if asset == self.native_symbol
+            else (token.min_amount if token is not None else None)
+        )
+        decimals = self.asset_decimals(asset)
+        if text is None or decimals is None:
+            return 0
+        return parse_amount(text, decimals, field="min_amount")
 
     def token(self, symbol: str) -> TokenConfig | None:
         return next((t for t in self.tokens if t.symbol == symbol), None)

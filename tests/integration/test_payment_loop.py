@@ -477,3 +477,51 @@ async def test_another_asset_is_recorded_and_announced_but_never_counted(world: 
         "wrong_asset",
     )
     assert (await world.event_types(invoice["id"]))[-1] == "invoice.payment_received"
+
+
+async def test_address_poisoning_dust_is_recorded_but_credits_nothing(
+    anvil_isolated: AnvilNode, clean_database_url: str
+) -> None:
+    node = anvil_isolated
+    usdt = await node.deploy_token("USDT", 6, holder=node.accounts[1].address)
+    guarded = TokenConfig(symbol="USDT", contract=usdt.contract, decimals=6, min_amount="0.01")
+    await node.mine(3)
+    network = node.network(
+        [guarded],
+        required_confirmations=1,
+        start_block=await node.tip(),
+        native_min_amount="0.0001",
+    )
+    async with running_gateway(clean_database_url, [network]) as gateway:
+        shop = await gateway.merchant()
+        await gateway.sync("anvil")
+        invoice = await shop.invoice(amount="5", currency="USDT", network="anvil")
+        # The poisoner's look-alike sender spams the deposit address with dust.
+        poisoner = node.accounts[7].address
+        data = encode_call(
+            "transfer(address,uint256)", ["address", "uint256"], [invoice["address"], 1]
+        )  # 0.000001 USDT
+        await node.rpc(
+            "eth_sendTransaction",
+            {"from": node.accounts[1].address, "to": usdt.contract, "data": "0x" + data.hex()},
+        )
+        await node.rpc(
+            "eth_sendTransaction", {"from": poisoner, "to": invoice["address"], "value": hex(10**9)}
+        )  # 1 gwei of ETH
+        await node.mine(2)
+        await gateway.sync("anvil")
+        seen = await shop.fetch(invoice["id"])
+        assert (seen["status"], seen["amount_paid"]) == ("new", "0")
+        assert sorted(p["status"] for p in seen["payments"]) == ["dust", "dust"]
+        assert [e["type"] for e in await shop.events(invoice["id"])] == ["invoice.created"]
+        # A real payment still counts.
+        data = encode_call(
+            "transfer(address,uint256)", ["address", "uint256"], [invoice["address"], 5 * USDT]
+        )
+        await node.rpc(
+            "eth_sendTransaction",
+            {"from": node.accounts[1].address, "to": usdt.contract, "data": "0x" + data.hex()},
+        )
+        await node.mine(2)
+        await gateway.sync("anvil")
+        assert (await shop.fetch(invoice["id"]))["status"] == "settled"

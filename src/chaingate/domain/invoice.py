@@ -42,6 +42,7 @@ class PaymentStatus(StrEnum):
     ORPHANED = "orphaned"  # its block left the canonical chain
     FAILED = "failed"  # its transaction failed on chain
     WRONG_ASSET = "wrong_asset"  # another asset than the invoice's: recorded, never counted
+    DUST = "dust"  # below the asset's dust threshold (address poisoning): recorded, never counted
 
     @property
     def counts(self) -> bool:

@@ -207,7 +207,9 @@ async def _apply(
             invoice_id = watched.get(transfer.to_address)
             if invoice_id is None:
                 continue
-            recorded = await _record_transfer(uow, transfer, invoice_id, newest.number, now)
+            recorded = await _record_transfer(
+                uow, transfer, invoice_id, newest.number, now, network.min_amount(transfer.asset)
+            )
             if recorded is None:
                 continue
             payment, reattached = recorded
@@ -248,7 +250,12 @@ async def _apply(
 
 
 async def _record_transfer(
-    uow: UnitOfWork, transfer: Transfer, invoice_id: str, height: int, now: datetime
+    uow: UnitOfWork,
+    transfer: Transfer,
+    invoice_id: str,
+    height: int,
+    now: datetime,
+    dust_below: int = 0,
 ) -> tuple[Payment, bool] | None:
     """Insert the payment once; a replayed block changes nothing.
 
@@ -279,6 +286,11 @@ async def _record_transfer(
         created_at=now,
         updated_at=now,
     )
+    if transfer.amount < dust_below:
+        # Dust (typically address poisoning): kept for the record, never counted, not announced.
+        dust = replace(payment, status=PaymentStatus.DUST, reached_confirmations=False)
+        await uow.payments.add_if_new(dust)
+        return None
     if transfer.asset != invoice.asset:
         # Money in another asset is recorded and announced but never counted: the merchant
         # sees it (a refund is their decision), the invoice's status does not move.

@@ -68,7 +68,7 @@ class PaymentOut(BaseModel):
     block_number: int
     block_hash: str
     confirmations: int
-    status: Literal["pending", "confirmed", "orphaned", "failed", "wrong_asset"]
+    status: Literal["pending", "confirmed", "orphaned", "failed", "wrong_asset", "dust"]
     paid_at: str
     created_at: str
 
