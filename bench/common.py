@@ -143,12 +143,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def latency_ms(seconds: Sequence[float]) -> dict[str, float | int]:
-    """Count, p50, p99, max and mean of durations given in seconds, as milliseconds."""
+    """Count, p50, p95, p99, max and mean of durations given in seconds, as milliseconds."""
     if not seconds:
         return {"n": 0}
     return {
         "n": len(seconds),
         "p50_ms": round(percentile(seconds, 50) * 1000, 3),
+        "p95_ms": round(percentile(seconds, 95) * 1000, 3),
         "p99_ms": round(percentile(seconds, 99) * 1000, 3),
         "max_ms": round(max(seconds) * 1000, 3),
         "mean_ms": round(sum(seconds) / len(seconds) * 1000, 3),

@@ -24,6 +24,7 @@ from bench.common import (
 BENCHMARKS = (
     "derivation",
     "invoice_api",
+    "invoice_api_scale",  # empty vs 1M stored (100k with --quick): ~5 min of a full run
     "webhook_dispatch",
     "tracker_catchup",
     "detection_latency",

@@ -2,10 +2,11 @@
 
 anvil mines a chain once (automine off, `anvil_mine` after each batch of transactions): every
 block holds two ETH payments and one ERC-20 payment to watched addresses plus two ETH
-transfers to unwatched ones. Then, for 1k and for many watched addresses (invoices written in
-bulk through SQL: setup, not measured), a fresh database's tracker starts with its cursor below
-the first payment block and `sync_once` runs until it stands on the tip: every payment is
-credited, every invoice settles, every event is written. Baselines on the same blocks with the
+transfers to unwatched ones. Then, for 1k, 100k and 1M watched addresses (open invoices written
+in bulk through SQL, `bench/seed.py` for the unpaid ones: setup, not measured), a fresh
+database's tracker starts with its cursor below the first payment block and `sync_once` runs
+until it stands on the tip: every payment is credited, every invoice settles, every event is
+written. Baselines on the same blocks with the
 same JsonRpcClient and the same batch size (`scan_batch_blocks`):
 - bare: eth_getBlockByNumber(full) + eth_getLogs (by block hash) per batch;
 - same RPC: the bare loop plus the receipts of payments to watched addresses, i.e. every call
@@ -36,6 +37,7 @@ from bench.common import (
     write_result,
 )
 from bench.gateway import Shop, network, prepared, settings
+from bench.seed import Owner, Plan, seed_invoices
 from chaingate.adapters.chains.evm.client import EvmChainClient
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, RpcCall
 from chaingate.adapters.chains.evm.scanner import TRANSFER_TOPIC
@@ -104,25 +106,26 @@ def mine_chain(node: Anvil, blocks: int, rng: random.Random) -> MinedChain:
     return MinedChain(start, end, token, paid)
 
 
-async def add_invoices(container: Container, shop: Shop, chain: MinedChain, watched: int) -> None:
+async def add_invoices(
+    container: Container, url: str, shop: Shop, chain: MinedChain, watched: int
+) -> None:
     """One invoice per paid address (amount due = amount paid), then unpaid ones up to
-    `watched`, all open for a month. Bulk SQL: this is setup."""
+    `watched`, all open for a month. Bulk SQL (`bench/seed.py` for the unpaid ones): setup."""
     now = container.clock.now()
-    rng = random.Random(watched)
+    network_name = container.settings.networks[0].name
     rows: list[dict[str, Any]] = []
-    for index in range(watched):
-        paid = chain.paid[index] if index < len(chain.paid) else None
+    for index, paid in enumerate(chain.paid[:watched]):
         rows.append(
             {
                 "id": new_id("inv"),
                 "merchant_id": shop.merchant_id,
-                "network": container.settings.networks[0].name,
-                "asset": paid.asset if paid else "ETH",
-                "amount_due": paid.amount if paid else 10**16,
+                "network": network_name,
+                "asset": paid.asset,
+                "amount_due": paid.amount,
                 "amount_paid": 0,
                 "status": "new",
                 "additional_status": "none",
-                "address": paid.address if paid else _address(rng),
+                "address": paid.address,
                 "wallet_id": shop.wallet_id,
                 "derivation_index": index,
                 "order_id": None,
@@ -138,6 +141,18 @@ async def add_invoices(container: Container, shop: Shop, chain: MinedChain, watc
     async with container.db.engine.begin() as conn:
         for first in range(0, len(rows), INSERT_CHUNK):
             await conn.execute(invoices.insert(), rows[first : first + INSERT_CHUNK])
+    unpaid = watched - len(rows)
+    if unpaid > 0:
+        plan = Plan(
+            count=unpaid,
+            first_created=now - timedelta(milliseconds=unpaid),
+            step=timedelta(milliseconds=1),
+            open_for=timedelta(days=30),
+            watch_for=timedelta(days=1),
+            now=now,
+            first_index=len(rows),
+        )
+        await seed_invoices(url, Owner(shop.merchant_id, shop.wallet_id, network_name), plan)
 
 
 async def run_tracker(container: Container, config: NetworkConfig) -> dict[str, Any]:
@@ -210,7 +225,7 @@ async def _one_size(
         container, shop = await prepared(settings(url, [config]))
         try:
             setup_started = time.perf_counter()
-            await add_invoices(container, shop, chain, watched)
+            await add_invoices(container, url, shop, chain, watched)
             setup_seconds = time.perf_counter() - setup_started
             tracked = await run_tracker(container, config)
         finally:
@@ -241,7 +256,7 @@ def _rows(figures: dict[str, Any]) -> list[Row]:
 
 async def measure(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     blocks = 100 if quick else 300
-    sizes = (1_000, 10_000) if quick else (1_000, 100_000)
+    sizes = (1_000, 10_000) if quick else (1_000, 100_000, 1_000_000)
     batch = NetworkConfig.model_fields["scan_batch_blocks"].default
     summary: list[Row] = []
     details: dict[str, Any] = {"blocks": blocks, "scan_batch_blocks": batch, "database": "sqlite"}
