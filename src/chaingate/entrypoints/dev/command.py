@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import sys
@@ -184,7 +183,3 @@ async def _send_payment(state: DevState, invoice: dict[str, Any], amount: str | 
         )
     finally:
         await rpc.close()
-
-
-def dump(value: dict[str, Any]) -> str:
-    return json.dumps(value, indent=2)

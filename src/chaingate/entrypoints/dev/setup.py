@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eth_account import Account
@@ -41,7 +41,6 @@ class DevState:
     payer_address: str
     payer_private_key: str
     networks_file: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def load(cls, state_dir: Path) -> DevState | None:
