@@ -30,8 +30,12 @@ setup: $(BIN)/.installed node_modules/.installed ## Install Python deps (.venv) 
 run: setup ## Run the gateway with a local chain: API on http://127.0.0.1:$(PORT)
 	$(BIN)/chaingate dev --port $(PORT) --state-dir $(STATE_DIR)
 
+.PHONY: system-packages
+system-packages: ## Install the Debian packages tests drive for real (litecoind, chromium)
+	scripts/ensure-system-packages.sh
+
 .PHONY: test
-test: setup ## Install what tests need, then run the whole suite (real anvil, SQLite, PostgreSQL)
+test: setup system-packages ## Install what tests need, then run the whole suite (real nodes, databases, browser)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 .PHONY: lint
