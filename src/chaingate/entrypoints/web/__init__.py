@@ -1,0 +1,1 @@
+"""Server-rendered pages: the public checkout (/i/...) and the merchant dashboard (/dashboard)."""
