@@ -41,6 +41,8 @@ class Wallet:
     account_key: str
     next_index: int
     created_at: datetime
+    address_type: str | None = None  # Bitcoin family script type; None on EVM
+    gap_limit: int = 20  # unused addresses in a row the merchant's own wallet still scans
 
 
 @dataclass(frozen=True, slots=True)

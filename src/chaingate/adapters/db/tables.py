@@ -56,6 +56,10 @@ wallets = Table(
     Column("network", String(32), nullable=False),
     Column("account_key", String(200), nullable=False),  # account-level xpub, watch-only
     Column("next_index", Integer, nullable=False, default=0),
+    # Bitcoin family: which script the key derives ("p2wpkh", "p2sh-p2wpkh", "p2tr"); NULL on EVM.
+    Column("address_type", String(16)),
+    # How many unused addresses in a row the merchant's own wallet software will still scan.
+    Column("gap_limit", Integer, nullable=False, server_default="20"),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("merchant_id", "network", name="uq_wallets_merchant_network"),
     # The same key twice would hand one address to two merchants.

@@ -106,6 +106,8 @@ class WalletRepository:
                 network=wallet.network,
                 account_key=wallet.account_key,
                 next_index=wallet.next_index,
+                address_type=wallet.address_type,
+                gap_limit=wallet.gap_limit,
                 created_at=wallet.created_at,
             )
         )

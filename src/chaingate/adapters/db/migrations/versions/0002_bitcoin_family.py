@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass  # reserved: filled in by the change that needs it
+    with op.batch_alter_table("wallets") as batch:
+        batch.add_column(sa.Column("address_type", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("gap_limit", sa.Integer(), nullable=False, server_default="20"))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("wallets") as batch:
+        batch.drop_column("gap_limit")
+        batch.drop_column("address_type")
