@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from chaingate.adapters.db.types import AutoIncrementId, BaseUnits, UtcDateTime
@@ -109,12 +110,15 @@ payments = Table(
     Column("token_contract", String(64)),
     Column("from_address", String(100)),
     Column("amount", BaseUnits, nullable=False),
-    Column("block_number", BigInteger, nullable=False),
-    Column("block_hash", String(80), nullable=False),
-    Column("paid_at", UtcDateTime, nullable=False),
+    # NULL while the transaction is only in the mempool; the same row gets its block when mined.
+    Column("block_number", BigInteger),
+    Column("block_hash", String(80)),
+    Column("paid_at", UtcDateTime, nullable=False),  # block time, or first mempool sighting
     Column("confirmations", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reached_confirmations", Boolean, nullable=False, default=False),
+    # A coinbase output (Bitcoin family) only counts as confirmed once it can be spent (maturity).
+    Column("coinbase", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     # The exactly-once guarantee: one row per on-chain payment, whoever sees it and how often.

@@ -65,8 +65,8 @@ class PaymentOut(BaseModel):
     currency: str
     token_contract: str | None
     from_: str | None = Field(alias="from")
-    block_number: int
-    block_hash: str
+    block_number: int | None  # None while the transaction is only in the mempool
+    block_hash: str | None
     confirmations: int
     status: Literal["pending", "confirmed", "orphaned", "failed", "wrong_asset", "dust"]
     paid_at: str
@@ -83,7 +83,7 @@ class InvoiceOut(BaseModel):
     amount_paid: str
     currency: str
     network: str
-    chain_id: int
+    chain_id: int | None  # EVM chain id; null on Bitcoin-family networks
     address: str
     payment_uri: str
     required_confirmations: int
