@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -97,8 +97,8 @@ async def test_head_schema_matches_the_tables_module(fresh_url: str) -> None:
 async def test_payments_allow_mempool_sightings_after_upgrade(fresh_url: str) -> None:
     await _on(fresh_url, _migrate("head"))
 
-    def columns(connection: Connection) -> dict[str, dict[str, Any]]:
-        return {c["name"]: c for c in inspect(connection).get_columns("payments")}
+    def columns(connection: Connection) -> dict[str, Any]:
+        return {c["name"]: dict(c) for c in inspect(connection).get_columns("payments")}
 
     found = await _on(fresh_url, columns)
     assert found["block_number"]["nullable"] is True
