@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--merchant", required=True)
     add.add_argument("--network", required=True)
     add.add_argument("--xpub", required=True)
+    add.add_argument(
+        "--address-type",
+        choices=["p2wpkh", "p2sh-p2wpkh", "p2tr"],
+        help="Bitcoin family: script type (default: as the key's version says, else p2wpkh)",
+    )
+    add.add_argument("--gap-limit", type=int, default=20, help="Bitcoin family (default 20)")
     add.set_defaults(handler=_wallet_add)
 
     run = commands.add_parser("run", help="run the API and all workers in one process")
@@ -118,14 +124,17 @@ def _wallet_add(args: argparse.Namespace) -> int:
         container = build_container(_settings())
         try:
             network = resolve_network(container.settings, args.network)
+            address_type = container.address_type_for(network, args.xpub, args.address_type)
             async with container.db.uow() as uow:
                 wallet = await register_wallet(
                     uow,
                     args.merchant,
                     network,
                     args.xpub,
-                    container.derivers[network.kind],
+                    container.deriver(network, address_type),
                     container.clock.now(),
+                    address_type=address_type,
+                    gap_limit=args.gap_limit,
                 )
         finally:
             await container.close()

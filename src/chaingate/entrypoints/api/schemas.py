@@ -106,16 +106,48 @@ class WalletCreate(Strict):
     network: StrictStr = Field(max_length=32)
     xpub: StrictStr = Field(
         max_length=200,
-        description="Account-level extended PUBLIC key (EVM: m/44'/60'/0'). Never a private key.",
+        description=(
+            "Account-level extended PUBLIC key (EVM: m/44'/60'/0'; Bitcoin family: "
+            "m/84'/c'/0' zpub/vpub/xpub, m/49'/c'/0' ypub/upub, m/86'/c'/0' xpub). "
+            "Never a private key."
+        ),
     )
+    address_type: Literal["p2wpkh", "p2sh-p2wpkh", "p2tr"] | None = Field(
+        default=None,
+        description=(
+            "Bitcoin family only: the script type of the addresses. Default: what the key's "
+            "version says (zpub: p2wpkh, ypub: p2sh-p2wpkh), else p2wpkh."
+        ),
+    )
+    gap_limit: StrictInt = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description=(
+            "Bitcoin family: how many unpaid addresses in a row may be handed out; match your "
+            "wallet app's gap limit."
+        ),
+    )
+
+
+class WalletUpdate(Strict):
+    gap_limit: StrictInt = Field(ge=1, le=1000)
+
+
+class WalletWarningOut(BaseModel):
+    code: str
+    detail: str
 
 
 class WalletOut(BaseModel):
     id: str
     network: str
     xpub: str
+    address_type: str | None
+    gap_limit: int
     next_index: int
     created_at: str
+    warnings: list[WalletWarningOut]
 
 
 class WebhookCreate(Strict):

@@ -145,7 +145,5 @@ async def ensure_demo_merchant(container: Container, previous: DevState | None) 
     async with container.db.uow() as uow:
         merchant, api_key = await create_merchant(uow, "Demo shop", now)
     async with container.db.uow() as uow:
-        await register_wallet(
-            uow, merchant.id, network, xpub, container.derivers[network.kind], now
-        )
+        await register_wallet(uow, merchant.id, network, xpub, container.deriver(network), now)
     return DemoMerchant(merchant.id, api_key)
