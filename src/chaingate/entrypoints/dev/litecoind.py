@@ -58,18 +58,12 @@ def find_litecoind() -> str:
 
 
 @dataclass
-class LitecoindProcess:
-    """A running regtest litecoind and a small synchronous RPC helper to drive it."""
+class LitecoindRpc:
+    """A small synchronous JSON-RPC helper for a litecoind (dev demo and tests)."""
 
-    process: subprocess.Popen[bytes]
-    port: int
-    datadir: Path
+    rpc_url: str
     rpc_user: str
     rpc_password: str
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def wallet_url(self, wallet: str) -> str:
         return f"{self.rpc_url}/wallet/{wallet}"
@@ -102,6 +96,15 @@ class LitecoindProcess:
         txid: str = self.call("sendtoaddress", address, str(amount), wallet=wallet)
         return txid
 
+
+@dataclass
+class LitecoindProcess(LitecoindRpc):
+    """A regtest litecoind this process started."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    datadir: Path
+
     def stop(self) -> None:
         """RPC `stop`, then SIGTERM, then SIGKILL if the node hangs."""
         if self.process.poll() is not None:
@@ -128,7 +131,9 @@ def start_litecoind(binary: str, datadir: Path, port: int | None = None) -> Lite
     errors = datadir / "stderr.log"
     with errors.open("ab") as stderr:
         process = _spawn(binary, datadir, rpc_port, user, password, stderr)
-    node = LitecoindProcess(process, rpc_port, datadir, user, password)
+    node = LitecoindProcess(
+        f"http://127.0.0.1:{rpc_port}", user, password, process, rpc_port, datadir
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -41,6 +41,8 @@ class DevState:
     payer_address: str
     payer_private_key: str
     networks_file: str = ""
+    # With `--chains eth,ltc`: {network, rpc_url, rpc_user, rpc_password, wallet}.
+    ltc: dict[str, str] | None = None
 
     @classmethod
     def load(cls, state_dir: Path) -> DevState | None:
