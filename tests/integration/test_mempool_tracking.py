@@ -41,6 +41,8 @@ class ScriptedChain:
     mined: dict[str, list[Transfer]] = field(default_factory=dict)  # block hash -> transfers
     pool: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> outputs
     mine_during_mempool_look: bool = False
+    matched: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> watched outputs
+    held: set[str] = field(default_factory=set)  # txids the miner leaves in the mempool
     _branch: int = 0
 
     def __post_init__(self) -> None:
@@ -63,12 +65,14 @@ class ScriptedChain:
                 parent.hash,
                 self.start + timedelta(seconds=number),
             )
-            transfers = [replace(t, block=ref) for outs in self.pool.values() for t in outs]
+            included = [txid for txid in self.pool if txid not in self.held]
+            transfers = [replace(t, block=ref) for txid in included for t in self.pool[txid]]
             if coinbase_to is not None:
                 reward = Transfer(f"cb{number}", "0", coinbase_to, "ETH", COIN, ref, coinbase=True)
                 transfers.append(reward)
                 coinbase_to = None
-            self.pool.clear()
+            for txid in included:
+                del self.pool[txid]
             self.blocks.append(ref)
             self.mined[ref.hash] = transfers
 
@@ -103,11 +107,16 @@ class ScriptedChain:
     async def mempool(self, is_watched: WatchLookup) -> MempoolView:
         if self.mine_during_mempool_look:
             self.mine()  # a block arrived just before the node answered
-        outputs = [t for outs in self.pool.values() for t in outs]
-        watched = await is_watched({t.to_address for t in outputs})
-        return MempoolView(
-            tuple(t for t in outputs if t.to_address in watched), frozenset(self.pool)
-        )
+        # Like the real client: each transaction is matched once, when first seen.
+        for gone in set(self.matched) - set(self.pool):
+            del self.matched[gone]
+        fresh = [t for txid, outs in self.pool.items() if txid not in self.matched for t in outs]
+        watched = await is_watched({t.to_address for t in fresh}) if fresh else set()
+        for txid, outs in self.pool.items():
+            if txid not in self.matched:
+                self.matched[txid] = [t for t in outs if t.to_address in watched]
+        transfers = tuple(t for txid in self.pool for t in self.matched[txid])
+        return MempoolView(transfers, frozenset(self.pool))
 
     async def fee_rate(self, target_blocks: int) -> int | None:
         return None
@@ -204,6 +213,19 @@ async def test_mempool_is_ignored_while_behind_the_tip(world: World) -> None:
     assert not await world.look()
     assert (await world.state(invoice["id"]))["payments"] == []
     await world.sync()
+    assert await world.look()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+
+
+async def test_sighting_from_a_look_that_was_not_applied_counts_later(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine_during_mempool_look = True
+    world.chain.held.add("tx1")  # the miner leaves it out
+    assert not await world.look()  # a block arrived: the look is thrown away...
+    world.chain.mine_during_mempool_look = False
+    await world.sync()
+    # ...but the chain client already matched tx1; the next look must still credit it.
     assert await world.look()
     assert (await world.state(invoice["id"]))["status"] == "processing"
 

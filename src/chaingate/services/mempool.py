@@ -91,6 +91,11 @@ async def _apply(
             orphaned = replace(payment, status=PaymentStatus.ORPHANED, updated_at=now)
             changes[payment.invoice_id].removed.append(orphaned)
             evicted += 1
+        # The client may answer outputs it matched in an earlier pass (it parses each mempool
+        # transaction once), so resolve every address to its invoice here, not via the lookup.
+        missing = {t.to_address for t in view.transfers} - set(watched)
+        if missing:
+            watched.update(await uow.invoices.watched(network.name, missing, now))
         received = 0
         for transfer in view.transfers:
             invoice_id = watched.get(transfer.to_address)
