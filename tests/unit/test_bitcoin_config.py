@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -124,3 +127,13 @@ def test_bip21_refuses_bad_input() -> None:
         payment_uri(network(), "BTC", ADDRESS, -1)
     with pytest.raises(ValueError, match="address"):
         payment_uri(network(), "BTC", "bc1q?amount=1", 1)
+
+
+def test_the_readme_networks_example_loads() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Bitcoin and Litecoin") :]
+    example = section.split("```toml", 1)[1].split("```", 1)[0]
+    tables = tomllib.loads(example)["networks"]
+    loaded = [params_for(NetworkConfig(name=n, **t)) for n, t in tables.items()]
+    assert [p.uri_scheme for p in loaded] == ["bitcoin", "dogecoin"]
+    assert loaded[1].segwit is False

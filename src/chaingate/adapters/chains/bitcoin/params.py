@@ -147,11 +147,10 @@ def params_for(network: NetworkConfig) -> ChainParams:
     base = BUILT_IN.get((chain, net))
     override = network.chain_params or ChainParamsConfig()
     if base is None:
-        missing = [
-            name
-            for name in ("bech32_hrp", "p2pkh_version", "p2sh_version", "xpub_versions")
-            if getattr(override, name) is None
-        ]
+        required = ["p2pkh_version", "p2sh_version", "xpub_versions"]
+        if override.segwit is not False:
+            required.append("bech32_hrp")
+        missing = [name for name in required if getattr(override, name) is None]
         if missing:
             raise UnknownChainParams(
                 f"{network.name}: no built-in parameters for {chain} {net}; "
