@@ -5,6 +5,7 @@ genesis, and a lying node (behind a rewriting proxy) refused as NodeUnavailable.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -234,6 +235,12 @@ async def test_cookie_auth(litecoind: LitecoindNode, tmp_path: Any) -> None:
 Rewrite = Callable[[str, Any], Any]
 
 
+def _dumps_with_decimals(document: Any) -> bytes:
+    """JSON with Decimals as plain numbers, as the node writes them (not as strings)."""
+    text = json.dumps(document, default=lambda d: f"@@{d}@@")
+    return re.sub(r'"@@(-?[0-9.E+-]+)@@"', r"\1", text).encode()
+
+
 class LyingProxy:
     """Forwards JSON-RPC to the real node and lets `rewrite(method, result)` forge results."""
 
@@ -251,7 +258,7 @@ class LyingProxy:
                 for call, item in zip(calls, items, strict=True):
                     if item.get("error") is None:
                         item["result"] = proxy.rewrite(call["method"], item["result"])
-                out = json.dumps(decoded, default=str).encode()
+                out = _dumps_with_decimals(decoded)
                 self.send_response(answer.status_code)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(out)))
@@ -286,6 +293,27 @@ def lying(litecoind: LitecoindNode) -> Iterator[Callable[[Rewrite], LyingProxy]]
         proxy.close()
 
 
+def _inflated_amounts(method: str, result: Any) -> Any:
+    if method == "getblock" and isinstance(result, dict):
+        for tx in result["tx"][1:]:
+            for out in tx["vout"]:
+                out["value"] = Decimal(out["value"]) + 1
+    return result
+
+
+def _redirected_output(method: str, result: Any) -> Any:
+    # A careful liar: a real payment to someone else, shown as paying the watched address.
+    if method == "getblock" and isinstance(result, dict):
+        for tx in result["tx"][1:]:
+            for out in tx["vout"]:
+                if "addresses" in out.get("scriptPubKey", {}):
+                    out["scriptPubKey"]["addresses"] = [LIE_TARGET]
+    return result
+
+
+LIE_TARGET = DERIVER.derive(MERCHANT_KEY, 999_999)
+
+
 def _fractional_satoshi(method: str, result: Any) -> Any:
     if method == "getblock" and isinstance(result, dict):
         result["tx"][0]["vout"][0]["value"] = Decimal("0.000000001")
@@ -314,6 +342,44 @@ def _wrong_types(method: str, result: Any) -> Any:
     if method == "getrawmempool":
         return {"txid": 1}
     return result
+
+
+@pytest.mark.parametrize("rewrite", [_inflated_amounts, _redirected_output])
+async def test_forged_outputs_are_caught_by_the_raw_transaction(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy], rewrite: Rewrite
+) -> None:
+    address = merchant_address()
+    await litecoind.pay(address, 100_000)
+    await litecoind.pay(merchant_address(), 100_000)  # someone else's payment
+    await litecoind.mine(1)
+    tip = await litecoind.tip()
+    honest = BitcoinChainClient(litecoind.network())
+    proxy = lying(rewrite)
+    lied_to = BitcoinChainClient(litecoind.network(rpc_urls=[proxy.url]))
+    try:
+        truth = await honest.scan(tip, tip, None, WatchList({address, LIE_TARGET}))
+        assert [t.amount for t in truth.transfers] == [100_000]
+        with pytest.raises(NodeUnavailable, match="raw transaction"):
+            await lied_to.scan(tip, tip, None, WatchList({address, LIE_TARGET}))
+    finally:
+        await honest.close()
+        await lied_to.close()
+
+
+async def test_failover_from_a_lying_node_to_an_honest_one(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
+) -> None:
+    address = merchant_address()
+    await litecoind.pay(address, 250_000)
+    await litecoind.mine(1)
+    tip = await litecoind.tip()
+    proxy = lying(_wrong_header)
+    client = BitcoinChainClient(litecoind.network(rpc_urls=[proxy.url, litecoind.rpc_url]))
+    try:
+        result = await client.scan(tip, tip, None, WatchList({address}))
+    finally:
+        await client.close()
+    assert [t.amount for t in result.transfers] == [250_000]
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,26 @@ class BitcoinChainClient:
                 blocks.append(parse.block(body, head, start + first + offset, decimals))
         outputs = [(b.ref, o) for b in blocks for o in b.outputs]
         transfers = await self._watched(outputs, is_watched)
+        await self._check_raw(node, transfers)
         return ScanResult(blocks=tuple(b.ref for b in blocks), transfers=transfers)
+
+    async def _check_raw(self, node: NodeEndpoint, transfers: Sequence[Transfer]) -> None:
+        """Re-read each crediting transaction's raw bytes (one batch): the verbose JSON is
+        only the node's word, the bytes must hash to the txid the Merkle root covers."""
+        claims: dict[str, list[tuple[int, str, int]]] = {}
+        where: dict[str, BlockRef | None] = {}
+        for t in transfers:
+            claims.setdefault(t.txid, []).append((int(t.position), t.to_address, t.amount))
+            where[t.txid] = t.block
+        if not claims:
+            return
+        calls: list[tuple[str, Sequence[Any]]] = [
+            ("getrawtransaction", [txid, False, ref.hash] if ref else [txid, False])
+            for txid, ref in where.items()
+        ]
+        for (txid, outputs), raw in zip(claims.items(), await node.batch(calls), strict=True):
+            if not parse.check_raw_outputs(raw, txid, outputs, self.params):
+                log.info("%s: tx %s uses an extension we cannot hash", self.network.name, txid)
 
     async def _watched(
         self,
@@ -230,6 +249,7 @@ class BitcoinChainClient:
                 parsed[txid] = tuple(outputs)
                 fresh.extend((None, o) for o in outputs)
         found = await self._watched(fresh, is_watched)
+        await self._check_raw(node, found)
         self._mempool_seen.update(parsed)
         for txid in parsed:
             self._mempool_watched[txid] = tuple(t for t in found if t.txid == txid)

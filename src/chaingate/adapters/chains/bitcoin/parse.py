@@ -9,12 +9,18 @@ address and are skipped.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from chaingate.adapters.chains.bitcoin.address import (
+    BadAddress,
+    output_script,
+    parse_transaction,
+    sha256d,
+)
+from chaingate.adapters.chains.bitcoin.params import ChainParams
 from chaingate.adapters.chains.bitcoin.rpc import BadNodeAnswer
 from chaingate.domain.chain import BlockRef
 
@@ -59,10 +65,6 @@ def base_units(value: object, decimals: int, what: str) -> int:
     if units != exact:
         raise BadNodeAnswer(f"{what}: amount {value} has more than {decimals} decimals")
     return int(exact)
-
-
-def sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +204,38 @@ def block(raw: object, head: Header, height: int, decimals: int) -> NodeBlock:
         timestamp=datetime.fromtimestamp(head.timestamp, UTC),
     )
     return NodeBlock(ref, tuple(outputs))
+
+
+_RAW_TX = re.compile(r"(?:[0-9a-f]{2})+")
+
+
+def check_raw_outputs(
+    raw_hex: object, txid: str, outputs: list[tuple[int, str, int]], params: ChainParams
+) -> bool:
+    """Check (vout, address, amount) claims against the transaction's own bytes: the bytes must
+    hash to `txid` and hold each output with that amount and the address's script.
+
+    Returns False for a layout we cannot hash (Litecoin MWEB extension); raises BadNodeAnswer
+    when the node's verbose answer and its raw transaction disagree.
+    """
+    if not isinstance(raw_hex, str) or _RAW_TX.fullmatch(raw_hex) is None:
+        raise BadNodeAnswer(f"tx {txid}: expected raw transaction hex")
+    try:
+        parsed = parse_transaction(bytes.fromhex(raw_hex))
+    except (ValueError, KeyError) as exc:
+        raise BadNodeAnswer(f"tx {txid}: raw transaction does not parse: {exc}") from exc
+    if parsed is None:
+        return False
+    if parsed.txid != txid:
+        raise BadNodeAnswer(f"tx {txid}: raw transaction hashes to {parsed.txid}")
+    for vout, address, amount in outputs:
+        if vout >= len(parsed.outputs):
+            raise BadNodeAnswer(f"tx {txid}: no output {vout} in the raw transaction")
+        value, script = parsed.outputs[vout]
+        try:
+            expected = output_script(address, params)
+        except BadAddress as exc:
+            raise BadNodeAnswer(f"tx {txid}: {exc}") from exc
+        if value != amount or script != expected:
+            raise BadNodeAnswer(f"tx {txid}: output {vout} differs from the raw transaction")
+    return True
