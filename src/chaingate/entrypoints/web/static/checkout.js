@@ -140,6 +140,13 @@
   }
   byId("address").addEventListener("focus", function (e) { e.target.select(); });
 
+  if (embed && window.parent !== window) {
+    // Keys go to the focused frame: tell the widget to close its modal on Escape.
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") window.parent.postMessage({ type: "chaingate:close", invoice: invoice }, "*");
+    });
+  }
+
   tick();
   window.setInterval(tick, 1000);
   if (!FINAL[current.state]) listen();

@@ -72,6 +72,7 @@
   window.addEventListener("message", function (e) {
     if (e.origin !== origin || !open || e.source !== open.frame.contentWindow) return;
     var data = e.data || {};
+    if (data.type === "chaingate:close") { close(); return; }
     if (data.type !== "chaingate:paid") return;
     window.dispatchEvent(new CustomEvent("chaingate:paid", { detail: { invoice: data.invoice } }));
     if (typeof data.redirect_url === "string" && /^https?:\/\//.test(data.redirect_url)) {
