@@ -193,6 +193,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_key_prefix: str = "chaingate:"  # gateways sharing one Redis need different prefixes
     log_level: str = "INFO"
+    # Hosted checkout (/i/{id}): live-status streams at once per API process (over it the page
+    # polls instead), and how often each stream re-reads its invoice.
+    checkout_max_streams: int = Field(default=500, ge=0)
+    checkout_poll_seconds: float = Field(default=1.0, gt=0)
 
     networks: list[NetworkConfig] = Field(default_factory=list)
 

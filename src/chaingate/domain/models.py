@@ -66,6 +66,7 @@ class Invoice:
     watch_until: datetime
     created_at: datetime
     updated_at: datetime
+    redirect_url: str | None = None  # the hosted checkout sends the payer here once paid
 
     @property
     def facts(self) -> InvoiceFacts:

@@ -18,6 +18,7 @@ from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus
 from chaingate.domain.models import Invoice
 from chaingate.domain.money import parse_amount
 from chaingate.ports import AddressDeriver, PaymentUriBuilder
+from chaingate.services.checkout import validate_redirect_url
 from chaingate.services.events import emit
 from chaingate.services.idempotency import Claim
 from chaingate.services.views import present_invoice
@@ -42,6 +43,7 @@ class NewInvoice:
     expires_in: int | None = None
     required_confirmations: int | None = None
     payment_tolerance: str = "0"  # percent, as a decimal string
+    redirect_url: str | None = None  # where the hosted checkout sends the payer once paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ async def create_invoice(
             status=422,
         )
     tolerance_bps = _tolerance_bps(request.payment_tolerance)
+    if request.redirect_url is not None:
+        validate_redirect_url(request.redirect_url, allow_http=ctx.settings.dev_mode)
     try:
         metadata_json = json.dumps(request.metadata, allow_nan=False)
     except ValueError:
@@ -155,6 +159,7 @@ async def create_invoice(
         watch_until=expires_at + timedelta(seconds=ctx.settings.monitoring_window_seconds),
         created_at=now,
         updated_at=now,
+        redirect_url=request.redirect_url,
     )
     await uow.invoices.add(invoice)
     view = present_invoice(invoice, [], network, ctx.uri_builders[network.kind])

@@ -45,6 +45,7 @@ def present_invoice(
         "payment_tolerance": format_amount(invoice.tolerance_bps, 2),
         "order_id": invoice.order_id,
         "metadata": invoice.metadata,
+        "redirect_url": invoice.redirect_url,
         "expires_at": iso(invoice.expires_at),
         "created_at": iso(invoice.created_at),
         "updated_at": iso(invoice.updated_at),

@@ -89,6 +89,7 @@ invoices = Table(
     Column("watch_until", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("redirect_url", String(2000)),  # where the hosted checkout sends the payer once paid
     UniqueConstraint("network", "address", name="uq_invoices_network_address"),
     UniqueConstraint("wallet_id", "derivation_index", name="uq_invoices_wallet_index"),
     Index("ix_invoices_merchant_id_id", "merchant_id", "id"),

@@ -10,6 +10,7 @@ from chaingate.entrypoints.api.limits import BodyLimitMiddleware
 from chaingate.entrypoints.api.problems import install_problem_handlers, problem_responses
 from chaingate.entrypoints.api.ratelimit import RateLimitMiddleware
 from chaingate.entrypoints.api.routers import events, invoices, system, wallets, webhooks
+from chaingate.entrypoints.web.checkout import install_checkout
 from chaingate.entrypoints.web.templating import mount_static
 
 DESCRIPTION = """
@@ -38,5 +39,6 @@ def create_app(container: Container) -> FastAPI:
     # Every authenticated route can answer these; routes document their own others.
     for module in (invoices, wallets, webhooks, events):
         app.include_router(module.router, responses=problem_responses(401, 403, 422, 429))
+    install_checkout(app, container)
     mount_static(app)
     return app

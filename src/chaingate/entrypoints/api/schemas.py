@@ -54,6 +54,12 @@ class InvoiceCreate(Strict):
     payment_tolerance: StrictStr | None = Field(
         default=None, max_length=10, description='Percent underpayment accepted, e.g. "0.5".'
     )
+    # Length (at most 2000) and scheme are checked by the service: `invalid_redirect_url`.
+    redirect_url: StrictStr | None = Field(
+        default=None,
+        description="Where the hosted checkout (/i/{id}) sends the payer once the invoice is "
+        "paid. https only (http too in dev mode); at most 2000 characters.",
+    )
 
 
 class PaymentOut(BaseModel):
@@ -90,6 +96,7 @@ class InvoiceOut(BaseModel):
     payment_tolerance: str
     order_id: str | None
     metadata: dict[str, Any]
+    redirect_url: str | None = None
     expires_at: str
     created_at: str
     updated_at: str

@@ -274,6 +274,7 @@ def _invoice_row(invoice: Invoice) -> dict[str, Any]:
         "watch_until": invoice.watch_until,
         "created_at": invoice.created_at,
         "updated_at": invoice.updated_at,
+        "redirect_url": invoice.redirect_url,
     }
 
 

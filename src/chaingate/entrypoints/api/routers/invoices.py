@@ -45,6 +45,7 @@ async def create(
         expires_in=body.expires_in,
         required_confirmations=body.required_confirmations,
         payment_tolerance=body.payment_tolerance or "0",
+        redirect_url=body.redirect_url,
     )
 
     async def action(claim: Claim | None) -> tuple[int, dict[str, Any]]:

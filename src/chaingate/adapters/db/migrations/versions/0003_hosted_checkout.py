@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass  # reserved: filled in by the change that needs it
+    with op.batch_alter_table("invoices") as batch:
+        batch.add_column(sa.Column("redirect_url", sa.String(length=2000), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("invoices") as batch:
+        batch.drop_column("redirect_url")
