@@ -10,6 +10,7 @@ from chaingate.entrypoints.api.limits import BodyLimitMiddleware
 from chaingate.entrypoints.api.problems import install_problem_handlers, problem_responses
 from chaingate.entrypoints.api.ratelimit import RateLimitMiddleware
 from chaingate.entrypoints.api.routers import events, invoices, system, wallets, webhooks
+from chaingate.entrypoints.web.dashboard import mount_dashboard
 from chaingate.entrypoints.web.templating import mount_static
 
 DESCRIPTION = """
@@ -39,4 +40,5 @@ def create_app(container: Container) -> FastAPI:
     for module in (invoices, wallets, webhooks, events):
         app.include_router(module.router, responses=problem_responses(401, 403, 422, 429))
     mount_static(app)
+    mount_dashboard(app, container)
     return app
