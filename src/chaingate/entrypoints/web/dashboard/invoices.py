@@ -17,12 +17,14 @@ from chaingate.services import dashboard
 router = APIRouter()
 Text = Annotated[str, Query(max_length=200)]
 CHART_WIDTH, CHART_HEIGHT = 560, 140
+RECENT = 8  # invoices listed on the overview
 
 
 @router.get("/")
 async def overview(request: Request, container: ContainerDep, user: UserDep) -> Response:
     async with container.db.uow() as uow:
         figures = await dashboard.overview(uow, user.merchant_id, container.clock.now())
+        latest = await dashboard.find_invoices(uow, user.merchant_id, InvoiceSearch(), None)
     charts = [
         (
             volume,
@@ -41,6 +43,7 @@ async def overview(request: Request, container: ContainerDep, user: UserDep) -> 
         charts=charts,
         chart_width=CHART_WIDTH,
         chart_height=CHART_HEIGHT,
+        recent=latest.invoices[:RECENT],
     )
 
 
