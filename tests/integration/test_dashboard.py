@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -359,7 +359,8 @@ async def test_redeliver_queues_the_delivery_and_the_dispatcher_records_a_new_at
             )
             assert answer.status_code == 303
             assert answer.headers["location"] == f"{page}?redelivered={delivery_id}"
-            queued = (await signed_in.get(page)).text
+            queued = (await signed_in.get(answer.headers["location"])).text
+            assert f"Delivery {delivery_id} is queued to be sent again" in queued
             assert "badge-pending" in queued and 'data-autorefresh="deliveries"' in queued
 
             assert (
@@ -464,3 +465,32 @@ async def test_csv_exports_hold_exact_amounts_and_defuse_formulas(
         "/dashboard/export/payments.csv", params={"from": "2001-01-01", "to": "2001-01-31"}
     )
     assert empty.text.count("\r\n") == 1  # the header only
+
+
+async def test_invoice_list_pages_and_filters_by_date_and_network(
+    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+) -> None:
+    ids = [
+        str(
+            (await shop.invoice(amount="1", currency="ETH", network="anvil", order_id=f"P-{n}"))[
+                "id"
+            ]
+        )
+        for n in range(27)
+    ]
+    first = (await signed_in.get("/dashboard/invoices")).text
+    assert first.count("/dashboard/invoices/inv_") == 25
+    assert ids[-1] in first and ids[1] not in first  # newest first
+    older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    second = (await signed_in.get(older)).text
+    assert second.count("/dashboard/invoices/inv_") == 2
+    assert ids[0] in second and ids[1] in second and 'rel="next"' not in second
+
+    today = gateway.container.clock.now().date()
+    same_day = {"from": today.isoformat(), "to": today.isoformat(), "network": "anvil"}
+    assert ids[-1] in (await signed_in.get("/dashboard/invoices", params=same_day)).text
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    later = (await signed_in.get("/dashboard/invoices", params={"from": tomorrow})).text
+    assert "No invoices match." in later
+    elsewhere = (await signed_in.get("/dashboard/invoices", params={"network": "polygon"})).text
+    assert "No invoices match." in elsewhere

@@ -23,6 +23,7 @@ from chaingate.domain.ids import new_id
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
+TOUCH_EVERY = timedelta(seconds=60)  # idle deadline moves at most this often: fewer writes
 MAX_FAILED_LOGINS = 5  # in a row, then the account is locked for LOCKOUT
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_CHARS = 12
@@ -133,8 +134,9 @@ async def resume_session(uow: UnitOfWork, token: str, now: datetime) -> SignedIn
     user = await uow.users.get(session.user_id)
     if user is None:
         return None
-    await uow.sessions.touch(token_hash, now)
-    await uow.commit()
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        await uow.sessions.touch(token_hash, now)
+        await uow.commit()
     return SignedIn(user.id, user.merchant_id, user.email, csrf_token(token))
 
 

@@ -115,5 +115,12 @@ async def invoice_page(
     ]
     pending = any(d.view.delivery.status == "pending" for d in detail.deliveries)
     return page(
-        request, container, user, "invoice.html", detail=detail, records=records, refreshing=pending
+        request,
+        container,
+        user,
+        "invoice.html",
+        detail=detail,
+        records=records,
+        refreshing=pending,
+        redelivered=request.query_params.get("redelivered", "")[:100],
     )

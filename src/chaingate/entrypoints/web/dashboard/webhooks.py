@@ -48,6 +48,7 @@ async def endpoint_page(
             for r in deliveries.deliveries
         ],
         refreshing=pending,
+        redelivered=request.query_params.get("redelivered", "")[:100],
     )
 
 
