@@ -12,7 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from chaingate.adapters.db.tables import api_keys, dashboard_sessions, webhook_endpoints
+from chaingate.adapters.db.tables import (
+    api_keys,
+    dashboard_sessions,
+    dashboard_users,
+    webhook_endpoints,
+)
+from chaingate.adapters.totp import code_at, step_at
 from chaingate.adapters.webhook_sender import WebhookSender
 from chaingate.config import NetworkConfig, TokenConfig
 from chaingate.services.dispatch import dispatch_due
@@ -121,7 +127,7 @@ async def test_wrong_password_and_unknown_account_answer_alike(
     unknown = await log_in(browser_client, "nobody@shop.example", "not the password at all")
     assert wrong.status_code == unknown.status_code == 401
     assert "cg_session" not in browser_client.cookies
-    message = "Wrong e-mail or password, or too many attempts."
+    message = "Wrong e-mail, password or code, or too many attempts."
     assert message in wrong.text and message in unknown.text
 
 
@@ -494,3 +500,42 @@ async def test_invoice_list_pages_and_filters_by_date_and_network(
     assert "No invoices match." in later
     elsewhere = (await signed_in.get("/dashboard/invoices", params={"network": "polygon"})).text
     assert "No invoices match." in elsewhere
+
+
+async def test_two_factor_sign_in_needs_a_fresh_code_once_turned_on(
+    gateway: Gateway, clock: SteerableClock, signed_in: httpx.AsyncClient
+) -> None:
+    setup = (await signed_in.get("/dashboard/security")).text
+    assert 'data-totp="off"' in setup and "<svg" in setup
+    secret = setup.split('id="totp-secret">')[1].split("<")[0]
+    wrong = await post_form(
+        signed_in, "/dashboard/security", "/dashboard/security/totp", secret=secret, code="000000"
+    )
+    assert wrong.status_code == 400
+    code = code_at(secret, step_at(clock.now()))
+    on = await post_form(
+        signed_in, "/dashboard/security", "/dashboard/security/totp", secret=secret, code=code
+    )
+    assert on.status_code == 303
+    assert 'data-totp="on"' in (await signed_in.get("/dashboard/security")).text
+    async with gateway.container.db.engine.connect() as conn:
+        stored = (await conn.execute(select(dashboard_users.c.totp_secret))).scalar_one()
+    assert secret not in stored and gateway.container.secret_box.decrypt(stored) == secret
+
+    await post_form(signed_in, "/dashboard/", "/dashboard/logout")
+    assert (await log_in(signed_in, ALICE)).status_code == 401  # no code
+    assert (await log_in(signed_in, ALICE, code=code)).status_code == 401  # already used
+    clock.advance(60)
+    fresh = code_at(secret, step_at(clock.now()))
+    assert (await log_in(signed_in, ALICE, code=fresh)).status_code == 303
+
+    clock.advance(60)
+    off = await post_form(
+        signed_in,
+        "/dashboard/security",
+        "/dashboard/security/totp/disable",
+        code=code_at(secret, step_at(clock.now())),
+    )
+    assert off.status_code == 303
+    await post_form(signed_in, "/dashboard/", "/dashboard/logout")
+    assert (await log_in(signed_in, ALICE)).status_code == 303

@@ -31,13 +31,15 @@ async def add_user(db: Database, merchant_id: str, email: str, now: datetime) ->
         await create_user(uow, merchant_id, email, PASSWORD, now)
 
 
-async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+async def log_in(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, code: str = ""
+) -> httpx.Response:
     """Fill in and send the login form; the client keeps the session cookie."""
     form = await client.get("/dashboard/login")
     assert form.status_code == 200, form.text
     return await client.post(
         "/dashboard/login",
-        data={"email": email, "password": password, "csrf_token": csrf_of(form.text)},
+        data={"email": email, "password": password, "code": code, "csrf_token": csrf_of(form.text)},
     )
 
 

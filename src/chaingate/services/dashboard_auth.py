@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from chaingate.adapters.db.repositories.users import DashboardSession, DashboardUser
 from chaingate.adapters.db.uow import Database, UnitOfWork
 from chaingate.adapters.passwords import hash_password, needs_rehash, verify_password
-from chaingate.domain.errors import DomainError, NotFound
+from chaingate.adapters.secrets import SecretBox
+from chaingate.adapters.totp import matching_step
+from chaingate.domain.errors import Conflict, DomainError, NotFound
 from chaingate.domain.ids import new_id
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -75,8 +77,17 @@ async def create_user(
     return user
 
 
-async def log_in(db: Database, email: str, password: str, now: datetime) -> str | None:
-    """A new session token when the credentials are right and the account is not locked.
+async def log_in(
+    db: Database,
+    email: str,
+    password: str,
+    now: datetime,
+    *,
+    box: SecretBox,
+    code: str = "",
+) -> str | None:
+    """A new session token when the credentials are right and the account is not locked;
+    for a user with a second factor, `code` must be a fresh code of their authenticator.
 
     None otherwise, whatever the reason, so the answer reveals no account. The slow hash runs
     outside any transaction, so a login never holds the database while it computes.
@@ -90,6 +101,9 @@ async def log_in(db: Database, email: str, password: str, now: datetime) -> str 
         return None
     locked = user.locked_until is not None and user.locked_until > now
     async with db.uow() as uow:
+        if ok and not locked and user.totp_secret is not None:
+            step = matching_step(box.decrypt(user.totp_secret), code, now, user.totp_last_step)
+            ok = step is not None and await uow.users.use_totp_step(user.id, step)
         if not ok or locked:
             if not locked:
                 failures = user.failed_logins + 1
@@ -114,6 +128,46 @@ async def log_in(db: Database, email: str, password: str, now: datetime) -> str 
         )
         await uow.commit()
     return token
+
+
+async def enable_totp(
+    uow: UnitOfWork, user_id: str, secret: str, code: str, box: SecretBox, now: datetime
+) -> None:
+    """Turn on the second factor with `secret`, once `code` proves the app holds it.
+
+    Raises DomainError (`invalid_code`) for a wrong code, Conflict when it is already on.
+    """
+    user = await uow.users.get(user_id)
+    if user is None:
+        raise NotFound("user not found")
+    if user.totp_secret is not None:
+        raise Conflict("two-factor sign-in is already on", code="totp_enabled")
+    if len(secret) != 32 or not secret.isalnum():
+        raise DomainError("the enrollment form was altered; start again", code="invalid_secret")
+    step = matching_step(secret, code, now, None)
+    if step is None:
+        raise DomainError("that code is not right; check the app's clock", code="invalid_code")
+    await uow.users.set_totp(user_id, box.encrypt(secret), step)
+    await uow.commit()
+
+
+async def disable_totp(
+    uow: UnitOfWork, user_id: str, code: str, box: SecretBox, now: datetime
+) -> None:
+    """Turn off the second factor; needs a current code. Raises DomainError (`invalid_code`)."""
+    user = await uow.users.get(user_id)
+    if user is None or user.totp_secret is None:
+        raise Conflict("two-factor sign-in is not on", code="totp_disabled")
+    step = matching_step(box.decrypt(user.totp_secret), code, now, user.totp_last_step)
+    if step is None or not await uow.users.use_totp_step(user_id, step):
+        raise DomainError("that code is not right", code="invalid_code")
+    await uow.users.set_totp(user_id, None, None)
+    await uow.commit()
+
+
+async def has_totp(uow: UnitOfWork, user_id: str) -> bool:
+    user = await uow.users.get(user_id)
+    return user is not None and user.totp_secret is not None
 
 
 async def resume_session(uow: UnitOfWork, token: str, now: datetime) -> SignedIn | None:

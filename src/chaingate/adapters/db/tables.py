@@ -233,6 +233,8 @@ dashboard_users = Table(
     Column("locked_until", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_login_at", UtcDateTime),
+    Column("totp_secret", Text),  # SecretBox ciphertext; NULL: no second factor
+    Column("totp_last_step", BigInteger),  # the last time step used: each code works once
 )
 
 dashboard_sessions = Table(

@@ -23,6 +23,8 @@ class DashboardUser:
     locked_until: datetime | None
     created_at: datetime
     last_login_at: datetime | None
+    totp_secret: str | None = None  # encrypted
+    totp_last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class UserRepository:
                     locked_until=user.locked_until,
                     created_at=user.created_at,
                     last_login_at=user.last_login_at,
+                    totp_secret=user.totp_secret,
+                    totp_last_step=user.totp_last_step,
                 )
             )
         except IntegrityError:
@@ -82,6 +86,23 @@ class UserRepository:
                 failed_logins=0, locked_until=None, last_login_at=at, password_hash=password_hash
             )
         )
+
+    async def set_totp(self, user_id: str, secret_ciphertext: str | None, step: int | None) -> None:
+        await self._conn.execute(
+            update(dashboard_users)
+            .where(dashboard_users.c.id == user_id)
+            .values(totp_secret=secret_ciphertext, totp_last_step=step)
+        )
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as used; False when it (or a later one) already was: a replay."""
+        u = dashboard_users.c
+        result = await self._conn.execute(
+            update(dashboard_users)
+            .where(u.id == user_id, (u.totp_last_step.is_(None)) | (u.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        return bool(result.rowcount)
 
 
 class SessionRepository:

@@ -16,7 +16,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chaingate.adapters.ratelimit import InMemoryRateLimiter
 from chaingate.bootstrap import Container
 from chaingate.domain.errors import DomainError
-from chaingate.entrypoints.web.dashboard import auth, export, invoices, settings_pages, webhooks
+from chaingate.entrypoints.web.dashboard import (
+    auth,
+    export,
+    invoices,
+    security_pages,
+    settings_pages,
+    webhooks,
+)
 from chaingate.entrypoints.web.dashboard.security import SecurityHeadersMiddleware
 from chaingate.entrypoints.web.dashboard.session import (
     CsrfRefused,
@@ -38,7 +45,7 @@ def create_dashboard(container: Container) -> FastAPI:
     dashboard.state.login_limiter = InMemoryRateLimiter(LOGIN_RATE_PER_SECOND, LOGIN_BURST)
     dashboard.add_middleware(SecurityHeadersMiddleware)
     _install_error_pages(dashboard)
-    for module in (auth, invoices, webhooks, settings_pages, export):
+    for module in (auth, invoices, webhooks, settings_pages, export, security_pages):
         dashboard.include_router(module.router)
     return dashboard
 

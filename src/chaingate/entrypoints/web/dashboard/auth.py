@@ -21,7 +21,7 @@ from chaingate.entrypoints.web.dashboard.session import (
 from chaingate.services.dashboard_auth import ABSOLUTE_TIMEOUT, log_in, log_out
 
 router = APIRouter()
-LOGIN_FAILED = "Wrong e-mail or password, or too many attempts. Try again in a few minutes."
+LOGIN_FAILED = "Wrong e-mail, password or code, or too many attempts. Try again in a few minutes."
 
 
 def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
@@ -50,6 +50,7 @@ async def login(
     email: Annotated[str, Form(max_length=1000)] = "",
     password: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
+    code: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
@@ -57,7 +58,14 @@ async def login(
     limiter = request.app.state.login_limiter
     if not (await limiter.spend(client_bucket(request.scope))).allowed:
         return _login_page(request, 429, LOGIN_FAILED)
-    token = await log_in(container.db, email, password, container.clock.now())
+    token = await log_in(
+        container.db,
+        email,
+        password,
+        container.clock.now(),
+        box=container.secret_box,
+        code=code,
+    )
     if token is None:
         return _login_page(request, 401, LOGIN_FAILED)
     answer = redirect(request, "/")

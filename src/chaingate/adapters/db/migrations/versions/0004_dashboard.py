@@ -1,4 +1,4 @@
-"""dashboard (users, sessions, search indexes)
+"""dashboard (users with optional TOTP, sessions, search indexes)
 
 Revision ID: 0004
 Revises: 0003
@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("locked_until", _UTC, nullable=True),
         sa.Column("created_at", _UTC, nullable=False),
         sa.Column("last_login_at", _UTC, nullable=True),
+        sa.Column("totp_secret", sa.Text(), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["merchant_id"],
             ["merchants.id"],
