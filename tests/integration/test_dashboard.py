@@ -21,6 +21,7 @@ from chaingate.adapters.db.tables import (
 from chaingate.adapters.totp import code_at, step_at
 from chaingate.adapters.webhook_sender import WebhookSender
 from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.services import dashboard_export
 from chaingate.services.dispatch import dispatch_due
 from tests.support.clock import SteerableClock
 from tests.support.dashboard import PASSWORD, add_user, csrf_of, log_in, settle_with_payment
@@ -268,6 +269,7 @@ async def test_every_page_renders_the_merchants_data(
     assert "http://127.0.0.1:9/hook" in (await signed_in.get("/dashboard/webhooks")).text
     endpoint_page = (await signed_in.get(f"/dashboard/webhooks/{endpoint_id}")).text
     assert endpoint_page.count('class="delivery"') == 4  # and ORDER-1002's invoice.created
+    assert 'rel="next"' not in endpoint_page
     wallets = (await signed_in.get("/dashboard/wallets")).text
     assert "Next derivation index</dt><dd>2<" in wallets and "xpub" in wallets
     keys = (await signed_in.get("/dashboard/keys")).text
@@ -432,8 +434,12 @@ async def test_a_created_key_works_with_its_scopes_until_revoked(
 
 
 async def test_csv_exports_hold_exact_amounts_and_defuse_formulas(
-    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+    gateway: Gateway,
+    shop: MerchantHandle,
+    signed_in: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(dashboard_export, "EXPORT_PAGE", 1)  # every row is its own page
     hostile = '=HYPERLINK("http://evil.example","click")'
     invoice = await shop.invoice(
         amount="1.000000000000000001",
@@ -446,6 +452,7 @@ async def test_csv_exports_hold_exact_amounts_and_defuse_formulas(
         gateway.container.db, str(invoice["id"]), 10**18 + 1, gateway.container.clock.now()
     )
     await shop.invoice(amount="2", currency="USDT", network="anvil", order_id="+1-555")
+    await shop.invoice(amount="3", currency="ETH", network="anvil")
     today = gateway.container.clock.now().date().isoformat()
     answer = await signed_in.get(
         "/dashboard/export/invoices.csv", params={"from": today, "to": today}
@@ -455,7 +462,7 @@ async def test_csv_exports_hold_exact_amounts_and_defuse_formulas(
     assert "attachment" in answer.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     by_order = {r["order_id"]: r for r in rows}
-    assert set(by_order) == {"'" + hostile, "'+1-555"}
+    assert set(by_order) == {"'" + hostile, "'+1-555", ""}
     first = by_order["'" + hostile]
     assert first["amount"] == first["amount_paid"] == "1.000000000000000001"
     assert first["status"] == "settled" and first["metadata"] == '{"note":"@SUM(A1)"}'
@@ -539,3 +546,17 @@ async def test_two_factor_sign_in_needs_a_fresh_code_once_turned_on(
     assert off.status_code == 303
     await post_form(signed_in, "/dashboard/", "/dashboard/logout")
     assert (await log_in(signed_in, ALICE)).status_code == 303
+
+
+async def test_endpoint_deliveries_are_paged(
+    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+) -> None:
+    created = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    for _ in range(27):
+        await shop.invoice(amount="1", currency="ETH", network="anvil")  # invoice.created each
+    page = f"/dashboard/webhooks/{created.json()['id']}"
+    first = (await signed_in.get(page)).text
+    assert first.count('class="delivery"') == 25
+    older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+    assert older.startswith(page + "?cursor=whd_")
+    assert (await signed_in.get(older)).text.count('class="delivery"') == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from chaingate.entrypoints.web.dashboard.session import (
@@ -18,6 +18,7 @@ from chaingate.entrypoints.web.dashboard.session import (
 from chaingate.services import webhooks
 
 router = APIRouter()
+DELIVERIES_PER_PAGE = 25
 # Where a redeliver form may send the browser back to: a page of this dashboard, nothing else.
 _RETURN_TO = re.compile(r"/(invoices|webhooks)/[A-Za-z0-9_]{1,64}")
 
@@ -31,11 +32,17 @@ async def endpoint_list(request: Request, container: ContainerDep, user: UserDep
 
 @router.get("/webhooks/{endpoint_id}")
 async def endpoint_page(
-    request: Request, container: ContainerDep, user: UserDep, endpoint_id: str
+    request: Request,
+    container: ContainerDep,
+    user: UserDep,
+    endpoint_id: str,
+    cursor: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     async with container.db.uow() as uow:
         endpoint = await webhooks.get_endpoint(uow, user.merchant_id, endpoint_id[:100])
-        deliveries = await webhooks.list_deliveries(uow, user.merchant_id, endpoint.id, limit=50)
+        deliveries = await webhooks.list_deliveries(
+            uow, user.merchant_id, endpoint.id, cursor=cursor or None, limit=DELIVERIES_PER_PAGE
+        )
     pending = any(r.delivery.status == "pending" for r in deliveries.deliveries)
     return page(
         request,
@@ -48,6 +55,7 @@ async def endpoint_page(
             for r in deliveries.deliveries
         ],
         refreshing=pending,
+        next_cursor=deliveries.next_cursor,
         redelivered=request.query_params.get("redelivered", "")[:100],
     )
 
