@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RPC_TIMEOUT = 30.0
 HEAD_POLL_SECONDS = 0.5
-BLOCK_BATCH = 8  # verbose blocks per JSON-RPC batch: big answers, keep memory bounded
+BLOCK_BATCH = 4  # verbose blocks per JSON-RPC batch: a mainnet block is ~10 MB of JSON
 MEMPOOL_BATCH = 500
 _OUT_OF_RANGE = -8  # "Block height out of range"
 _NOT_FOUND = -5  # "No such mempool or blockchain transaction"
