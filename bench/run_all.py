@@ -29,6 +29,7 @@ BENCHMARKS = (
     "tracker_catchup",
     "tracker_catchup_bitcoin",  # litecoind regtest: 220 blocks of sendmany transactions
     "detection_latency",
+    "detection_latency_bitcoin",  # litecoind: block -> settled webhook, polling (no ZMQ)
 )
 
 

@@ -31,7 +31,7 @@ from embit import bech32
 from sqlalchemy import func, select
 
 from bench.common import Row, options, print_rows, row, scratch_database, workdir, write_result
-from bench.gateway import SECRET_KEY
+from bench.gateway import Shop, settings
 from bench.seed import Owner, Plan, seed_invoices
 from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient
 from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
@@ -40,7 +40,7 @@ from chaingate.adapters.chains.bitcoin.uri import payment_uri
 from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.adapters.db.tables import invoices
 from chaingate.bootstrap import Container, build_container
-from chaingate.config import NetworkConfig, Settings
+from chaingate.config import NetworkConfig
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import Wallet
 from chaingate.entrypoints.dev.litecoind import (
@@ -103,35 +103,36 @@ def mine_chain(node: LitecoindProcess, blocks: int, rng: random.Random) -> Mined
     return MinedChain(start, end, paid, blocks * TXS_PER_BLOCK, total_outputs)
 
 
-def network(node: LitecoindProcess, start_block: int) -> NetworkConfig:
-    return NetworkConfig(
-        name="ltc-bench",
-        kind="bitcoin",
-        chain="litecoin",
-        chain_network="regtest",
-        rpc_urls=[node.rpc_url],
-        rpc_user=node.rpc_user,
-        rpc_password=node.rpc_password,
-        required_confirmations=1,
-        start_block=start_block,
-    )
+def network(node: LitecoindProcess, start_block: int | None, **overrides: Any) -> NetworkConfig:
+    """The benchmark's litecoind as a configured network, one confirmation."""
+    fields: dict[str, Any] = {
+        "name": "ltc-bench",
+        "kind": "bitcoin",
+        "chain": "litecoin",
+        "chain_network": "regtest",
+        "rpc_urls": [node.rpc_url],
+        "rpc_user": node.rpc_user,
+        "rpc_password": node.rpc_password,
+        "required_confirmations": 1,
+        "start_block": start_block,
+    }
+    fields.update(overrides)
+    return NetworkConfig(**fields)
 
 
-async def prepare(url: str, config: NetworkConfig) -> tuple[Container, str, str]:
-    """Migrated database, a merchant and its LTC wallet (written directly: setup)."""
-    container = build_container(
-        Settings(database_url=url, networks=[config], secret_key=SECRET_KEY)
-    )
+async def prepare(url: str, config: NetworkConfig, **overrides: Any) -> tuple[Container, Shop]:
+    """Migrated database, a merchant (full-scope API key) and its LTC wallet: setup."""
+    container = build_container(settings(url, [config], **overrides))
     await upgrade_to_head(container.db.engine)
     now = container.clock.now()
     async with container.db.uow() as uow:
-        merchant, _ = await create_merchant(uow, "Bench shop", now)
+        merchant, api_key = await create_merchant(uow, "Bench shop", now)
     key = account_key_from_mnemonic(MNEMONIC, params_for(config))
     wallet = Wallet(new_id("wal"), merchant.id, config.name, key, 0, now)
     async with container.db.uow() as uow:
         await uow.wallets.add(wallet)
         await uow.commit()
-    return container, merchant.id, wallet.id
+    return container, Shop(merchant.id, api_key, wallet.id)
 
 
 async def add_invoices(
@@ -237,9 +238,9 @@ async def _one_size(
     config = network(node, chain.start)
     bare = await bare_scan(node, chain, config.scan_batch_blocks)
     async with scratch_database("sqlite", f"{NAME}_{watched}", tmp) as url:
-        container, merchant_id, wallet_id = await prepare(url, config)
+        container, shop = await prepare(url, config)
         try:
-            owner = Owner(merchant_id, wallet_id, config.name)
+            owner = Owner(shop.merchant_id, shop.wallet_id, config.name)
             setup_started = time.perf_counter()
             await add_invoices(container, url, owner, chain, watched)
             setup_seconds = time.perf_counter() - setup_started
