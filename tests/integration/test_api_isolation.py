@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "description": "taken over",
         "events": ["invoice.settled"],
     },
+    ("PATCH", "/v1/wallets/{wallet_id}"): {"gap_limit": 40},
 }
 
 
@@ -37,14 +38,16 @@ async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
 
 
 async def owned_ids(shop: MerchantHandle) -> dict[str, str]:
-    """An invoice, a webhook endpoint and a delivery to it, owned by `shop`."""
+    """A wallet, an invoice, a webhook endpoint and a delivery to it, owned by `shop`."""
     hook = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
     assert hook.status_code == 201, hook.text
     invoice = await shop.invoice(amount="1", currency="ETH", network="anvil")
     endpoint_id = hook.json()["id"]
     deliveries = (await shop.get(f"/v1/webhooks/{endpoint_id}/deliveries")).json()["data"]
     assert len(deliveries) == 1  # invoice.created, fanned out to the endpoint
+    wallets = (await shop.get("/v1/wallets")).json()
     return {
+        "wallet_id": wallets[0]["id"],
         "invoice_id": invoice["id"],
         "endpoint_id": endpoint_id,
         "delivery_id": deliveries[0]["id"],

@@ -104,7 +104,7 @@ async def change_gap_limit(
     check_gap_limit(gap_limit)
     wallet = await uow.wallets.get(merchant_id, wallet_id)
     if wallet is None:
-        raise NotFound(f"no wallet {wallet_id!r}", code="wallet_not_found")
+        raise NotFound(f"no wallet {wallet_id!r}")
     await uow.wallets.set_gap_limit(wallet.id, gap_limit)
     await uow.commit()
     return replace(wallet, gap_limit=gap_limit)
