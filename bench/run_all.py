@@ -27,7 +27,9 @@ BENCHMARKS = (
     "invoice_api_scale",  # empty vs 1M stored (100k with --quick): ~5 min of a full run
     "webhook_dispatch",
     "tracker_catchup",
+    "tracker_catchup_bitcoin",  # litecoind regtest: 220 blocks of sendmany transactions
     "detection_latency",
+    "detection_latency_bitcoin",  # litecoind: block -> settled webhook, polling (no ZMQ)
 )
 
 

@@ -38,7 +38,7 @@ async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
 
 
 async def owned_ids(shop: MerchantHandle) -> dict[str, str]:
-    """An invoice, a webhook endpoint and a delivery to it, owned by `shop`."""
+    """A wallet, an invoice, a webhook endpoint and a delivery to it, owned by `shop`."""
     hook = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
     assert hook.status_code == 201, hook.text
     invoice = await shop.invoice(amount="1", currency="ETH", network="anvil")

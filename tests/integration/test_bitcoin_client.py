@@ -366,6 +366,32 @@ async def test_forged_outputs_are_caught_by_the_raw_transaction(
         await lied_to.close()
 
 
+def _inflated_mempool_tx(method: str, result: Any) -> Any:
+    if method == "getrawtransaction" and isinstance(result, dict):
+        for out in result["vout"]:
+            out["value"] = Decimal(out["value"]) * 2
+    return result
+
+
+async def test_forged_mempool_amounts_are_refused(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
+) -> None:
+    address = merchant_address()
+    await litecoind.pay(address, 300_000)
+    proxy = lying(_inflated_mempool_tx)
+    lied_to = BitcoinChainClient(litecoind.network(rpc_urls=[proxy.url]))
+    honest = BitcoinChainClient(litecoind.network())
+    try:
+        with pytest.raises(NodeUnavailable, match="raw transaction"):
+            await lied_to.mempool(WatchList({address}))
+        view = await honest.mempool(WatchList({address}))
+        assert [t.amount for t in view.transfers if t.to_address == address] == [300_000]
+    finally:
+        await lied_to.close()
+        await honest.close()
+        await litecoind.mine(1)
+
+
 async def test_failover_from_a_lying_node_to_an_honest_one(
     litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
 ) -> None:

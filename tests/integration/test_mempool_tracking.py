@@ -9,6 +9,7 @@ test_bitcoin_payment_loop.py.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -203,6 +204,21 @@ async def test_mempool_sighting_then_mined_is_one_payment(world: World) -> None:
         "invoice.payment_received",
         "invoice.processing",
         "invoice.settled",
+    ]
+
+
+async def test_two_trackers_looking_at_once_credit_once(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    twin = replace(world.tracker)  # a second tracker process on the same network and database
+    outcomes = await asyncio.gather(sync_mempool(world.tracker), sync_mempool(twin))
+    assert sum(o.received for o in outcomes) == 1
+    state = await world.state(invoice["id"])
+    assert len(state["payments"]) == 1 and state["amount_paid"] == "1"
+    assert await world.events(invoice["id"]) == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
     ]
 
 

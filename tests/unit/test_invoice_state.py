@@ -134,3 +134,11 @@ def test_confirmation_threshold() -> None:
     assert payment_status_for(2, 3) is P.PENDING
     assert payment_status_for(3, 3) is P.CONFIRMED
     assert payment_status_for(1, 0) is P.CONFIRMED  # a mined payment has one confirmation
+
+
+def test_mempool_sighting_is_pending_and_coinbase_waits_for_maturity() -> None:
+    assert payment_status_for(0, 1) is P.PENDING  # seen in the mempool: no confirmation yet
+    assert payment_status_for(99, 1, coinbase=True) is P.PENDING
+    assert payment_status_for(100, 1, coinbase=True) is P.CONFIRMED
+    assert payment_status_for(120, 150, coinbase=True) is P.PENDING  # the larger rule wins
+    assert payment_status_for(150, 150, coinbase=True) is P.CONFIRMED

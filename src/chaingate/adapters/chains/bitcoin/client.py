@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RPC_TIMEOUT = 30.0
 HEAD_POLL_SECONDS = 0.5
-BLOCK_BATCH = 8  # verbose blocks per JSON-RPC batch: big answers, keep memory bounded
+BLOCK_BATCH = 4  # verbose blocks per JSON-RPC batch: a mainnet block is ~10 MB of JSON
 MEMPOOL_BATCH = 500
 _OUT_OF_RANGE = -8  # "Block height out of range"
 _NOT_FOUND = -5  # "No such mempool or blockchain transaction"
@@ -181,21 +181,22 @@ class BitcoinChainClient:
         return ScanResult(blocks=tuple(b.ref for b in blocks), transfers=transfers)
 
     async def _check_raw(self, node: NodeEndpoint, transfers: Sequence[Transfer]) -> None:
-        """Re-read each crediting transaction's raw bytes (one batch): the verbose JSON is
+        """Re-read each crediting block transaction's raw bytes (one batch): the verbose JSON is
         only the node's word, the bytes must hash to the txid the Merkle root covers."""
-        claims: dict[str, list[tuple[int, str, int]]] = {}
-        where: dict[str, BlockRef | None] = {}
-        for t in transfers:
-            claims.setdefault(t.txid, []).append((int(t.position), t.to_address, t.amount))
-            where[t.txid] = t.block
+        claims = _claims(transfers)
         if not claims:
             return
+        blocks = {t.txid: t.block for t in transfers if t.block is not None}
         calls: list[tuple[str, Sequence[Any]]] = [
-            ("getrawtransaction", [txid, False, ref.hash] if ref else [txid, False])
-            for txid, ref in where.items()
+            ("getrawtransaction", [txid, False, blocks[txid].hash]) for txid in claims
         ]
-        for (txid, outputs), raw in zip(claims.items(), await node.batch(calls), strict=True):
-            if not parse.check_raw_outputs(raw, txid, outputs, self.params):
+        self._verify(claims, dict(zip(claims, await node.batch(calls), strict=True)))
+
+    def _verify(
+        self, claims: dict[str, list[tuple[int, str, int]]], raw_hex: dict[str, object]
+    ) -> None:
+        for txid, outputs in claims.items():
+            if not parse.check_raw_outputs(raw_hex.get(txid), txid, outputs, self.params):
                 log.info("%s: tx %s uses an extension we cannot hash", self.network.name, txid)
 
     async def _watched(
@@ -239,6 +240,7 @@ class BitcoinChainClient:
         new = sorted(listed - set(self._mempool_seen))
         fresh: list[tuple[BlockRef | None, parse.Output]] = []
         parsed: dict[str, tuple[parse.Output, ...]] = {}
+        raw_hex: dict[str, object] = {}
         decimals = self.network.native_decimals
         for first in range(0, len(new), MEMPOOL_BATCH):
             # A tx gone since getrawmempool (mined, evicted) is skipped: the next poll tells.
@@ -247,9 +249,11 @@ class BitcoinChainClient:
                 if got != txid:
                     raise BadNodeAnswer(f"{node.label}: asked for tx {txid}, got {got}")
                 parsed[txid] = tuple(outputs)
+                raw_hex[txid] = raw.get("hex") if isinstance(raw, dict) else None
                 fresh.extend((None, o) for o in outputs)
         found = await self._watched(fresh, is_watched)
-        await self._check_raw(node, found)
+        # The verbose answer carries the bytes: check them, no second call (nor race).
+        self._verify(_claims(found), raw_hex)
         self._mempool_seen.update(parsed)
         for txid in parsed:
             self._mempool_watched[txid] = tuple(t for t in found if t.txid == txid)
@@ -293,6 +297,14 @@ class BitcoinChainClient:
     async def close(self) -> None:
         if self._owns_rpc:
             await self._rpc.close()
+
+
+def _claims(transfers: Sequence[Transfer]) -> dict[str, list[tuple[int, str, int]]]:
+    """(vout, address, amount) claimed per txid."""
+    claims: dict[str, list[tuple[int, str, int]]] = {}
+    for t in transfers:
+        claims.setdefault(t.txid, []).append((int(t.position), t.to_address, t.amount))
+    return claims
 
 
 def parse_txids(answer: object) -> set[str]:
