@@ -560,3 +560,47 @@ async def test_endpoint_deliveries_are_paged(
     older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
     assert older.startswith(page + "?cursor=whd_")
     assert (await signed_in.get(older)).text.count('class="delivery"') == 2
+
+
+async def test_endpoints_are_added_and_disabled_from_the_dashboard(
+    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+) -> None:
+    added = await post_form(
+        signed_in,
+        "/dashboard/webhooks",
+        "/dashboard/webhooks",
+        url="http://127.0.0.1:9/orders",
+        events=["invoice.settled", "invoice.expired"],
+        description="order system",
+    )
+    assert added.status_code == 201
+    secret = added.text.split('id="secret">')[1].split("<")[0]
+    listed = (await shop.get("/v1/webhooks")).json()
+    assert [e["url"] for e in listed] == ["http://127.0.0.1:9/orders"]
+    assert sorted(listed[0]["events"]) == ["invoice.expired", "invoice.settled"]
+    endpoint_id = listed[0]["id"]
+    async with gateway.container.db.uow() as uow:
+        stored = await uow.webhooks.endpoint(shop.merchant_id, endpoint_id)
+    assert (
+        stored is not None
+        and gateway.container.secret_box.decrypt(stored.secret_ciphertext) == secret
+    )
+
+    page = f"/dashboard/webhooks/{endpoint_id}"
+    off = await post_form(signed_in, page, f"{page}/enabled", enabled="false")
+    assert off.status_code == 303
+    assert (await shop.get(f"/v1/webhooks/{endpoint_id}")).json()["enabled"] is False
+    assert ">Enable</button>" in (await signed_in.get(page)).text
+
+    refused = await post_form(
+        signed_in, "/dashboard/webhooks", "/dashboard/webhooks", url="http://10.0.0.8/hook"
+    )
+    assert refused.status_code == 422  # private addresses stay refused, as through the API
+    unknown = await post_form(
+        signed_in,
+        "/dashboard/webhooks",
+        "/dashboard/webhooks",
+        url="https://a.example/h",
+        events="x.y",
+    )
+    assert unknown.status_code == 422
