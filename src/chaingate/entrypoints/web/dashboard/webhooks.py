@@ -1,4 +1,4 @@
-"""Webhook endpoints, deliveries and attempts; add, disable, redeliver, rotate (services/webhooks)."""
+"""Webhook endpoints, deliveries and attempts: add, disable, redeliver, rotate."""
 
 from __future__ import annotations
 
