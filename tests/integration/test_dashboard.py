@@ -224,6 +224,8 @@ async def test_bad_input_gets_an_error_page_not_a_500(
         "/dashboard/invoices/" + "inv_" + "z" * 300: 404,
         "/dashboard/export/invoices.csv": 400,
         "/dashboard/export/invoices.csv?from=2026-02-01&to=2026-01-01": 400,
+        "/dashboard/export/invoices.csv?from=2026-02-01&to=9999-12-31": 400,
+        "/dashboard/invoices?to=9999-12-31": 400,
         "/dashboard/export/ledger.csv?from=2026-01-01&to=2026-01-02": 404,
         "/dashboard/webhooks/whe_nope": 404,
     }
