@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -224,6 +225,8 @@ async def test_bad_input_gets_an_error_page_not_a_500(
         "/dashboard/invoices/" + "inv_" + "z" * 300: 404,
         "/dashboard/export/invoices.csv": 400,
         "/dashboard/export/invoices.csv?from=2026-02-01&to=2026-01-01": 400,
+        "/dashboard/export/invoices.csv?from=2026-02-01&to=9999-12-31": 400,
+        "/dashboard/invoices?to=9999-12-31": 400,
         "/dashboard/export/ledger.csv?from=2026-01-01&to=2026-01-02": 404,
         "/dashboard/webhooks/whe_nope": 404,
     }
@@ -515,6 +518,14 @@ async def test_two_factor_sign_in_needs_a_fresh_code_once_turned_on(
     setup = (await signed_in.get("/dashboard/security")).text
     assert 'data-totp="off"' in setup and "<svg" in setup
     secret = setup.split('id="totp-secret">')[1].split("<")[0]
+    altered = await post_form(
+        signed_in,
+        "/dashboard/security",
+        "/dashboard/security/totp",
+        secret="٣" * 32,
+        code=code_at(secret, step_at(clock.now())),
+    )
+    assert altered.status_code == 400
     wrong = await post_form(
         signed_in, "/dashboard/security", "/dashboard/security/totp", secret=secret, code="000000"
     )
@@ -560,3 +571,87 @@ async def test_endpoint_deliveries_are_paged(
     older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
     assert older.startswith(page + "?cursor=whd_")
     assert (await signed_in.get(older)).text.count('class="delivery"') == 2
+
+
+async def test_endpoints_are_added_and_disabled_from_the_dashboard(
+    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+) -> None:
+    added = await post_form(
+        signed_in,
+        "/dashboard/webhooks",
+        "/dashboard/webhooks",
+        url="http://127.0.0.1:9/orders",
+        events=["invoice.settled", "invoice.expired"],
+        description="order system",
+    )
+    assert added.status_code == 201
+    secret = added.text.split('id="secret">')[1].split("<")[0]
+    listed = (await shop.get("/v1/webhooks")).json()
+    assert [e["url"] for e in listed] == ["http://127.0.0.1:9/orders"]
+    assert sorted(listed[0]["events"]) == ["invoice.expired", "invoice.settled"]
+    endpoint_id = listed[0]["id"]
+    async with gateway.container.db.uow() as uow:
+        stored = await uow.webhooks.endpoint(shop.merchant_id, endpoint_id)
+    assert (
+        stored is not None
+        and gateway.container.secret_box.decrypt(stored.secret_ciphertext) == secret
+    )
+
+    page = f"/dashboard/webhooks/{endpoint_id}"
+    off = await post_form(signed_in, page, f"{page}/enabled", enabled="false")
+    assert off.status_code == 303
+    assert (await shop.get(f"/v1/webhooks/{endpoint_id}")).json()["enabled"] is False
+    assert ">Enable</button>" in (await signed_in.get(page)).text
+
+    refused = await post_form(
+        signed_in, "/dashboard/webhooks", "/dashboard/webhooks", url="http://10.0.0.8/hook"
+    )
+    assert refused.status_code == 422  # private addresses stay refused, as through the API
+    unknown = await post_form(
+        signed_in,
+        "/dashboard/webhooks",
+        "/dashboard/webhooks",
+        url="https://a.example/h",
+        events="x.y",
+    )
+    assert unknown.status_code == 422
+
+
+NASTY = ["", "\x00", "%00", "'; DROP TABLE invoices; --", "../../etc/passwd", "٣", "9" * 300,
+         "<script>alert(1)</script>", "-1", "inv_" + "0" * 26, "whd_\x00"]  # fmt: skip
+
+
+async def test_hostile_values_in_every_field_never_cause_a_500(
+    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+) -> None:
+    invoice, _, endpoint_id = await seeded_invoice(gateway, shop)
+    csrf = csrf_of((await signed_in.get("/dashboard/")).text)
+    for value in NASTY:
+        segment = quote(value, safe="")  # in a path, as a browser would send it
+        for path, params in (
+            ("/dashboard/invoices", {"q": value}),
+            ("/dashboard/invoices", {"status": value, "network": value, "cursor": value}),
+            ("/dashboard/invoices", {"from": value, "to": value}),
+            (f"/dashboard/invoices/{segment}", {}),
+            (f"/dashboard/webhooks/{endpoint_id}", {"cursor": value}),
+            (f"/dashboard/webhooks/{segment}", {}),
+            ("/dashboard/export/invoices.csv", {"from": value, "to": "2026-01-01"}),
+        ):
+            answer = await signed_in.get(path, params=params)
+            assert answer.status_code < 500, (path, params, answer.status_code)
+        for action, form in (
+            ("/dashboard/keys", {"name": value, "scopes": value}),
+            (f"/dashboard/keys/{segment}/revoke", {}),
+            (f"/dashboard/deliveries/{segment}/redeliver", {"return_to": value}),
+            ("/dashboard/webhooks", {"url": value, "events": value, "description": value}),
+            (f"/dashboard/webhooks/{endpoint_id}/enabled", {"enabled": value}),
+            ("/dashboard/security/totp", {"secret": value, "code": value}),
+            ("/dashboard/security/totp/disable", {"code": value}),
+        ):
+            answer = await signed_in.post(action, data={"csrf_token": csrf, **form})
+            assert answer.status_code < 500, (action, form, answer.status_code)
+        login = await signed_in.post(
+            "/dashboard/login", data={"email": value, "password": value, "csrf_token": value}
+        )
+        assert login.status_code < 500
+    assert (await signed_in.get(f"/dashboard/invoices/{invoice['id']}")).status_code == 200

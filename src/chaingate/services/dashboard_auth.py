@@ -30,6 +30,7 @@ MAX_FAILED_LOGINS = 5  # in a row, then the account is locked for LOCKOUT
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this bounds the work per request
+_BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")  # what adapters/totp.new_secret makes
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}")
 
 
@@ -142,7 +143,7 @@ async def enable_totp(
         raise NotFound("user not found")
     if user.totp_secret is not None:
         raise Conflict("two-factor sign-in is already on", code="totp_enabled")
-    if len(secret) != 32 or not secret.isalnum():
+    if _BASE32_SECRET.fullmatch(secret) is None:
         raise DomainError("the enrollment form was altered; start again", code="invalid_secret")
     step = matching_step(secret, code, now, None)
     if step is None:
@@ -205,7 +206,8 @@ def csrf_token(session_token: str) -> str:
 
 
 def csrf_ok(session_token: str, presented: str) -> bool:
-    return hmac.compare_digest(csrf_token(session_token), presented)
+    # As bytes: compare_digest refuses non-ASCII str, and a form may send anything.
+    return hmac.compare_digest(csrf_token(session_token).encode(), presented.encode())
 
 
 def _token_hash(token: str) -> str:

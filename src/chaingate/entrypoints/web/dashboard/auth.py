@@ -53,7 +53,7 @@ async def login(
     code: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, csrf_token):
+    if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
         return _login_page(request, 403, "The form expired. Please sign in again.")
     limiter = request.app.state.login_limiter
     if not (await limiter.spend(client_bucket(request.scope))).allowed:

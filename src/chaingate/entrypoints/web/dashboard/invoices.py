@@ -52,9 +52,12 @@ def parse_day(text: str, field: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise DomainError(f"{field} must be a date such as 2026-01-31", field=field) from None
+        day = None
+    if day is None or not 2000 <= day.year <= 2999:  # also keeps `day + 1` from overflowing
+        raise DomainError(f"{field} must be a date such as 2026-01-31", field=field)
+    return day
 
 
 def day_start(day: date) -> datetime:

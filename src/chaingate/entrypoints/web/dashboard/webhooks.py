@@ -1,4 +1,4 @@
-"""Webhook endpoints, their deliveries and attempts; redeliver and rotate via services/webhooks."""
+"""Webhook endpoints, deliveries and attempts: add, disable, redeliver, rotate."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
+from chaingate.domain.events import ALL_EVENT_TYPES
 from chaingate.entrypoints.web.dashboard.session import (
     ContainerDep,
     EditorDep,
@@ -27,7 +28,60 @@ _RETURN_TO = re.compile(r"/(invoices|webhooks)/[A-Za-z0-9_]{1,64}")
 async def endpoint_list(request: Request, container: ContainerDep, user: UserDep) -> Response:
     async with container.db.uow() as uow:
         endpoints = await webhooks.list_endpoints(uow, user.merchant_id)
-    return page(request, container, user, "webhooks.html", endpoints=endpoints)
+    return page(
+        request,
+        container,
+        user,
+        "webhooks.html",
+        endpoints=endpoints,
+        event_types=sorted(ALL_EVENT_TYPES),
+    )
+
+
+@router.post("/webhooks")
+async def create_endpoint(
+    request: Request,
+    container: ContainerDep,
+    user: EditorDep,
+    url: Annotated[str, Form(max_length=2000)] = "",
+    events: Annotated[list[str] | None, Form()] = None,
+    description: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    async with container.db.uow() as uow:
+        endpoint, secret = await webhooks.create_endpoint(
+            uow,
+            user.merchant_id,
+            url.strip(),
+            events or None,
+            description,
+            container.secret_box,
+            container.url_guard,
+            container.clock.now(),
+        )
+    # Rendered straight from the POST (no redirect): the secret exists in this answer only.
+    return page(
+        request, container, user, "secret.html", 201, endpoint=endpoint, secret=secret, new=True
+    )
+
+
+@router.post("/webhooks/{endpoint_id}/enabled")
+async def set_enabled(
+    request: Request,
+    container: ContainerDep,
+    user: EditorDep,
+    endpoint_id: str,
+    enabled: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    async with container.db.uow() as uow:
+        endpoint = await webhooks.update_endpoint(
+            uow,
+            user.merchant_id,
+            endpoint_id[:100],
+            guard=container.url_guard,
+            now=container.clock.now(),
+            enabled=enabled == "true",
+        )
+    return redirect(request, f"/webhooks/{endpoint.id}")
 
 
 @router.get("/webhooks/{endpoint_id}")

@@ -18,7 +18,9 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
-  // A delivery table with a pending delivery re-reads its own page until nothing is pending.
+  // A delivery table with a pending delivery re-reads its own page until nothing is pending
+  // (a receiver that stays down keeps deliveries pending for days: give up after a while).
+  var refreshesLeft = 60;
   function refresh(section) {
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (answer) { return answer.ok ? answer.text() : null; })
@@ -31,6 +33,8 @@
         else section.removeAttribute("data-autorefresh");
       });
   }
-  function schedule(section) { window.setTimeout(function () { refresh(section); }, 1500); }
+  function schedule(section) {
+    if (refreshesLeft-- > 0) window.setTimeout(function () { refresh(section); }, 2000);
+  }
   document.querySelectorAll("[data-autorefresh]").forEach(schedule);
 })();
