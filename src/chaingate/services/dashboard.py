@@ -16,6 +16,7 @@ from chaingate.config import Settings
 from chaingate.domain.errors import NotFound
 from chaingate.domain.models import Event, Invoice, Payment, Wallet, WebhookAttempt
 from chaingate.domain.money import format_amount
+from chaingate.services.wallets import unused_before
 
 PAGE_SIZE = 25
 OVERVIEW_DAYS = 14
@@ -148,7 +149,7 @@ async def invoice_detail(uow: UnitOfWork, merchant_id: str, invoice_id: str) -> 
 @dataclass(frozen=True, slots=True)
 class WalletView:
     wallet: Wallet
-    unused_tail: int  # newest addresses in a row that never received a payment
+    unused_tail: int  # addresses handed out since the last paid one (what the gap limit counts)
 
     @property
     def gap_warning(self) -> bool:
@@ -159,6 +160,7 @@ class WalletView:
 async def wallets(uow: UnitOfWork, merchant_id: str) -> list[WalletView]:
     views = []
     for wallet in await uow.wallets.list(merchant_id):
-        tail = await uow.reports.unused_tail(wallet.id, wallet.gap_limit)
+        # The same count invoice creation checks: the warning shows what the API would refuse.
+        tail = await unused_before(uow, wallet, wallet.next_index)
         views.append(WalletView(wallet, tail))
     return views

@@ -110,6 +110,12 @@ async def change_gap_limit(
     return replace(wallet, gap_limit=gap_limit)
 
 
+async def unused_before(uow: UnitOfWork, wallet: Wallet, index: int) -> int:
+    """How many addresses right before `index` were handed out and never received a payment."""
+    paid = await uow.wallets.highest_paid_index(wallet.id)
+    return index - (paid + 1 if paid is not None else 0)
+
+
 async def check_gap(uow: UnitOfWork, wallet: Wallet, index: int) -> None:
     """Refuse handing out address `index` when the `gap_limit` addresses before it were all
     left unpaid (a wallet app scanning with that gap limit would never find it).
@@ -117,9 +123,7 @@ async def check_gap(uow: UnitOfWork, wallet: Wallet, index: int) -> None:
     Raises Conflict `gap_limit_reached`. Call after reserving `index` (the wallet row is
     locked then, so concurrent invoices see each other).
     """
-    paid = await uow.wallets.highest_paid_index(wallet.id)
-    unused_before = index - (paid + 1 if paid is not None else 0)
-    if unused_before >= wallet.gap_limit:
+    if await unused_before(uow, wallet, index) >= wallet.gap_limit:
         raise Conflict(
             f"the last {wallet.gap_limit} addresses of this wallet received no payment; a "
             f"wallet app with gap limit {wallet.gap_limit} would not find a payment to the next "

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.repositories.invoices import _invoice_fields
@@ -160,22 +160,6 @@ class ReportRepository:
         for r in rows:
             grouped[r["delivery_id"]].append(WebhookAttempt(**r))
         return grouped
-
-    async def unused_tail(self, wallet_id: str, limit: int) -> int:
-        """How many of the wallet's newest addresses in a row never received any payment."""
-        used = exists().where(payments.c.invoice_id == invoices.c.id)
-        rows = await self._conn.execute(
-            select(used.label("used"))
-            .where(invoices.c.wallet_id == wallet_id)
-            .order_by(invoices.c.derivation_index.desc())
-            .limit(limit)
-        )
-        unused = 0
-        for (was_used,) in rows:
-            if was_used:
-                break
-            unused += 1
-        return unused
 
     async def invoice_counts(self, merchant_id: str) -> dict[str, int]:
         rows = await self._conn.execute(
