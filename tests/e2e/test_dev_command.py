@@ -18,6 +18,7 @@ import pytest
 
 from chaingate.entrypoints.dev.litecoind import LitecoindNotFound, find_litecoind
 from tests.support.anvil import find_anvil
+from tests.support.dashboard import csrf_of
 from tests.support.net import free_port
 from tests.support.services import require_or_skip
 
@@ -56,6 +57,24 @@ def api_ready(url: str) -> bool:
 def stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     return process.wait(timeout=30)
+
+
+def assert_dashboard_shows(api: str, dev: dict[str, Any], invoice_id: str) -> None:
+    """The login `chaingate dev` prints (and keeps in dev.json) opens the dashboard."""
+    with httpx.Client(base_url=api, timeout=10) as client:
+        form = client.get("/dashboard/login")
+        answer = client.post(
+            "/dashboard/login",
+            data={
+                "email": dev["dashboard_email"],
+                "password": dev["dashboard_password"],
+                "code": "",
+                "csrf_token": csrf_of(form.text),
+            },
+        )
+        assert answer.status_code == 303, answer.text
+        found = client.get("/dashboard/invoices", params={"q": invoice_id})
+        assert found.status_code == 200 and invoice_id in found.text
 
 
 def test_dev_demo_runs_pays_stops_and_resumes(tmp_path: Path) -> None:
@@ -104,6 +123,7 @@ def test_dev_demo_runs_pays_stops_and_resumes(tmp_path: Path) -> None:
         done = wait_until(settled, 60, "the invoice to settle on auto-mined blocks", log)
         assert done["amount_paid"] == "10"
         assert done["payments"][0]["from"] == dev["payer_address"]
+        assert_dashboard_shows(api, dev, invoice["id"])
         assert stop(process) == 0
         assert not api_ready(api)
         rpc_port = int(dev["rpc_url"].rsplit(":", 1)[1])

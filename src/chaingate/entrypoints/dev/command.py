@@ -38,6 +38,8 @@ from chaingate.entrypoints.dev.setup import (
     DEMO_MERCHANT_MNEMONIC,
     NETWORK_NAME,
     DevState,
+    demo_dashboard_password,
+    ensure_dashboard_user,
     ensure_demo_chain,
     ensure_demo_merchant,
     write_networks_file,
@@ -142,6 +144,8 @@ async def _run_dev(
     merchant = await ensure_demo_merchant(container, previous)
     if ltc_node is not None:
         await ensure_ltc_wallet(container, merchant.merchant_id, DEMO_MERCHANT_MNEMONIC)
+    password = demo_dashboard_password(settings.secret_key or "")
+    email = await ensure_dashboard_user(container, merchant.merchant_id, password)
     state = DevState(
         api_url=f"http://{args.host}:{args.port}",
         api_key=merchant.api_key,
@@ -153,6 +157,8 @@ async def _run_dev(
         payer_address=chain.payer_address,
         payer_private_key=chain.payer_private_key,
         ltc=dev_json_entry(ltc_node) if ltc_node is not None else None,
+        dashboard_email=email,
+        dashboard_password=password,
     )
     state.save(state_dir)
     ready = asyncio.Event()
@@ -185,6 +191,7 @@ ChainGate dev is running.
   chain      {state.rpc_url}   (chain id {state.chain_id}, a block every second)
   merchant   {state.merchant_id}
   API key    {state.api_key}
+  dashboard  {state.api_url}/dashboard   ({state.dashboard_email} / {state.dashboard_password})
   settings   {state_dir / "dev.json"}
 
 Try it:

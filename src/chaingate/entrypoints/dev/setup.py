@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient
 from chaingate.bootstrap import Container
 from chaingate.entrypoints.dev.anvil import ANVIL_MNEMONIC
+from chaingate.services.dashboard_auth import create_user
 from chaingate.services.merchants import SCOPES, authenticate, create_merchant, issue_api_key
 from chaingate.services.wallets import register_wallet
 
@@ -43,6 +46,8 @@ class DevState:
     networks_file: str = ""
     # With `--chains eth,ltc`: {network, rpc_url, rpc_user, rpc_password, wallet}.
     ltc: dict[str, str] | None = None
+    dashboard_email: str = ""
+    dashboard_password: str = ""
 
     @classmethod
     def load(cls, state_dir: Path) -> DevState | None:
@@ -149,3 +154,23 @@ async def ensure_demo_merchant(container: Container, previous: DevState | None) 
     async with container.db.uow() as uow:
         await register_wallet(uow, merchant.id, network, xpub, container.deriver(network), now)
     return DemoMerchant(merchant.id, api_key)
+
+
+DEMO_DASHBOARD_EMAIL = "demo@example.com"
+
+
+def demo_dashboard_password(dev_secret: str) -> str:
+    """Derived from the state directory's secret, so a lost dev.json loses no login."""
+    return hmac.new(dev_secret.encode(), b"dashboard", hashlib.sha256).hexdigest()[:20]
+
+
+async def ensure_dashboard_user(container: Container, merchant_id: str, password: str) -> str:
+    """The demo merchant's dashboard login; returns its e-mail address."""
+    async with container.db.uow() as uow:
+        existing = await uow.users.by_email(DEMO_DASHBOARD_EMAIL)
+    if existing is None:
+        async with container.db.uow() as uow:
+            await create_user(
+                uow, merchant_id, DEMO_DASHBOARD_EMAIL, password, container.clock.now()
+            )
+    return DEMO_DASHBOARD_EMAIL
