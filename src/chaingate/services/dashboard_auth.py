@@ -97,25 +97,31 @@ async def log_in(
         return None
     async with db.uow() as uow:
         user = await uow.users.by_email(normalize_email(email)[:254])
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        # Locked: the password is not even tried. The dummy verification costs what a real one
+        # does, so a locked account answers like any other failure, in the same time.
+        await asyncio.to_thread(verify_password, None, password)
+        return None
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if user is None:
         return None
-    locked = user.locked_until is not None and user.locked_until > now
+    stored = user.password_hash
+    if ok and needs_rehash(stored):
+        stored = await asyncio.to_thread(hash_password, password)
     async with db.uow() as uow:
-        if ok and not locked and user.totp_secret is not None:
+        if ok and user.totp_secret is not None:
             step = matching_step(box.decrypt(user.totp_secret), code, now, user.totp_last_step)
             ok = step is not None and await uow.users.use_totp_step(user.id, step)
-        if not ok or locked:
-            if not locked:
-                failures = user.failed_logins + 1
-                lock = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
-                await uow.users.record_failure(user.id, locked_until=lock)
-                await uow.commit()
+        if not ok:
+            # One statement counts the failure and locks at the limit: parallel guesses each
+            # see the others' count, so none escapes the lockout.
+            await uow.users.record_failure(
+                user.id, max_failures=MAX_FAILED_LOGINS, lock_until=now + LOCKOUT
+            )
+            await uow.commit()
             return None
-        stored = user.password_hash
-        if needs_rehash(stored):
-            stored = await asyncio.to_thread(hash_password, password)
-        await uow.users.record_success(user.id, now, stored)
+        if not await uow.users.record_success(user.id, now, stored, now=now):
+            return None  # locked by concurrent failures while the password was checked
         await uow.sessions.remove_stale(user.id, idle_before=now - IDLE_TIMEOUT, now=now)
         token = secrets.token_urlsafe(32)
         await uow.sessions.add(

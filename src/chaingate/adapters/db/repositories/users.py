@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.tables import dashboard_sessions, dashboard_users
+from chaingate.adapters.db.types import UtcDateTime
 from chaingate.domain.errors import Conflict
 
 
@@ -70,22 +71,42 @@ class UserRepository:
         row = (await self._conn.execute(query)).mappings().first()
         return None if row is None else DashboardUser(**row)
 
-    async def record_failure(self, user_id: str, *, locked_until: datetime | None) -> None:
-        values: dict[str, object] = {"failed_logins": dashboard_users.c.failed_logins + 1}
-        if locked_until is not None:
-            values["locked_until"] = locked_until
-        await self._conn.execute(
-            update(dashboard_users).where(dashboard_users.c.id == user_id).values(**values)
-        )
-
-    async def record_success(self, user_id: str, at: datetime, password_hash: str) -> None:
-        await self._conn.execute(
+    async def record_failure(
+        self, user_id: str, *, max_failures: int, lock_until: datetime
+    ) -> tuple[int, datetime | None]:
+        """Count one failed login and lock the account once `max_failures` are reached, in a
+        single statement: concurrent failures each see the count the others left, so none can
+        slip past the limit. Returns the new count and lock deadline."""
+        u = dashboard_users.c
+        reached = u.failed_logins + 1 >= max_failures
+        result = await self._conn.execute(
             update(dashboard_users)
-            .where(dashboard_users.c.id == user_id)
+            .where(u.id == user_id)
+            .values(
+                failed_logins=u.failed_logins + 1,
+                locked_until=case(
+                    (reached, literal(lock_until, UtcDateTime())), else_=u.locked_until
+                ),
+            )
+            .returning(u.failed_logins, u.locked_until)
+        )
+        row = result.one()
+        return int(row.failed_logins), row.locked_until
+
+    async def record_success(
+        self, user_id: str, at: datetime, password_hash: str, *, now: datetime
+    ) -> bool:
+        """Reset the failure count, unless a lock is in force at `now` (one set by a concurrent
+        failure since the caller looked): then change nothing and return False."""
+        u = dashboard_users.c
+        result = await self._conn.execute(
+            update(dashboard_users)
+            .where(u.id == user_id, or_(u.locked_until.is_(None), u.locked_until <= now))
             .values(
                 failed_logins=0, locked_until=None, last_login_at=at, password_hash=password_hash
             )
         )
+        return bool(result.rowcount)
 
     async def set_totp(self, user_id: str, secret_ciphertext: str | None, step: int | None) -> None:
         await self._conn.execute(
