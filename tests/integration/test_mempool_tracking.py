@@ -44,6 +44,7 @@ class ScriptedChain:
     mine_during_mempool_look: bool = False
     matched: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> watched outputs
     held: set[str] = field(default_factory=set)  # txids the miner leaves in the mempool
+    clock_skew: timedelta = timedelta()  # added to the timestamps of blocks mined from now on
     _branch: int = 0
 
     def __post_init__(self) -> None:
@@ -64,7 +65,7 @@ class ScriptedChain:
                 number,
                 _hash(f"{self._branch}/{number}"),
                 parent.hash,
-                self.start + timedelta(seconds=number),
+                self.start + timedelta(seconds=number) + self.clock_skew,
             )
             included = [txid for txid in self.pool if txid not in self.held]
             transfers = [replace(t, block=ref) for txid in included for t in self.pool[txid]]
@@ -220,6 +221,27 @@ async def test_two_trackers_looking_at_once_credit_once(world: World) -> None:
         "invoice.payment_received",
         "invoice.processing",
     ]
+
+
+async def test_sighting_mined_after_its_watch_window_closed_is_not_orphaned(
+    world: World,
+) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    world.chain.clock_skew = timedelta(days=3)  # stuck in the mempool for days...
+    world.chain.held.add("tx1")
+    world.chain.mine()
+    await world.sync()
+    assert await world.look()
+    world.chain.held.clear()
+    world.chain.mine(2)  # ...then mined, in blocks stamped after the watch window
+    await world.sync()
+    assert await world.look()
+    state = await world.state(invoice["id"])
+    [payment] = state["payments"]
+    assert (payment["status"], payment["block_number"]) == ("confirmed", 2)
+    assert state["status"] == "settled"
 
 
 async def test_mempool_is_ignored_while_behind_the_tip(world: World) -> None:

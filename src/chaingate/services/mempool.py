@@ -61,7 +61,26 @@ async def sync_mempool(tracker: Tracker) -> MempoolOutcome:
     view = await chain.mempool(is_watched)
     if not await _still_at(tracker, cursor):
         return MempoolOutcome(applied=False)
+    if not await _anything_new(tracker, view):
+        return MempoolOutcome(applied=True)  # the usual poll: a read, no write
     return await _apply(tracker, cursor, view, watched)
+
+
+async def _anything_new(tracker: Tracker, view: MempoolView) -> bool:
+    """Whether the view holds an output not yet recorded (or orphaned) or misses a counted
+    unmined payment's transaction; the apply step re-decides everything under the lock."""
+    network = tracker.network.name
+    present = view.txids | {t.txid for t in view.transfers}
+    async with tracker.db.uow() as uow:
+        if any(p.txid not in present for p in await uow.payments.unmined(network)):
+            return True
+        if not view.transfers:
+            return False
+        stored = await uow.payments.statuses(network, {t.txid for t in view.transfers})
+    return any(
+        stored.get((t.txid, t.position), PaymentStatus.ORPHANED) is PaymentStatus.ORPHANED
+        for t in view.transfers
+    )
 
 
 async def _still_at(tracker: Tracker, cursor: ChainCursor) -> bool:

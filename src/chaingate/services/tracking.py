@@ -85,6 +85,10 @@ async def sync_once(tracker: Tracker) -> SyncOutcome:
         # downtime still sees payments made while the window was open.
         async with tracker.db.uow() as lookup:
             found = await lookup.invoices.watched(network.name, addresses, base.timestamp)
+            # A payment already seen in the mempool is followed into its block even when its
+            # invoice's watch window closed meanwhile (else it would look replaced).
+            waiting = {p.address: p.invoice_id for p in await lookup.payments.unmined(network.name)}
+        found.update({a: waiting[a] for a in addresses if a in waiting and a not in found})
         watched.update(found)
         return set(found)
 

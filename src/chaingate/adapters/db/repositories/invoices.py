@@ -208,6 +208,24 @@ class PaymentRepository:
         ).mappings()
         return [Payment(**_payment_fields(r)) for r in rows]
 
+    async def statuses(
+        self, network: str, txids: Collection[str]
+    ) -> dict[tuple[str, str], PaymentStatus]:
+        """(txid, position) -> status of the stored payments of `txids`."""
+        found: dict[tuple[str, str], PaymentStatus] = {}
+        wanted = list(txids)
+        for start in range(0, len(wanted), _CHUNK):
+            rows = await self._conn.execute(
+                select(payments.c.txid, payments.c.position, payments.c.status).where(
+                    payments.c.network == network,
+                    payments.c.txid.in_(wanted[start : start + _CHUNK]),
+                )
+            )
+            found.update(
+                {(txid, position): PaymentStatus(status) for txid, position, status in rows}
+            )
+        return found
+
     async def unmined(self, network: str) -> list[Payment]:
         """Counted payments seen in the mempool and not (yet) in a block."""
         rows = (
