@@ -10,7 +10,6 @@ Set CHAINGATE_SCREENSHOTS_DIR to also write docs screenshots (checkout-*.png) th
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import re
@@ -24,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 import segno
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,8 +32,8 @@ from chaingate.services.expiry import expire_due
 from tests.support.anvil import AnvilNode
 from tests.support.clock import SteerableClock
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
-from tests.support.net import free_port
 from tests.support.payer import Payer
+from tests.support.uvicorn_server import serving
 
 pytestmark = pytest.mark.anvil
 
@@ -78,34 +76,9 @@ async def checkout_world(
     async with running_gateway(database_url, [network], clock=clock, **settings) as gateway:
         shop = await gateway.merchant(SHOP_NAME)
         await gateway.sync("anvil")
-        async with served(create_app(gateway.container)) as base_url:
+        async with serving(create_app(gateway.container)) as base_url:
             payer = Payer(node, node.accounts[1].address, [])
             yield World(node, gateway, shop, clock, base_url, payer)
-
-
-@asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """`app` served by uvicorn on a free loopback port of this event loop; yields its URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:
-        assert not serving.done(), f"uvicorn did not start on port {port}"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 def merchant_site(html: str) -> ASGIApp:
@@ -326,7 +299,7 @@ async def test_widget_opens_the_checkout_in_a_modal(world: World, browser: Brows
 <script src="{world.base_url}/static/widget.js" data-invoice="{invoice["id"]}"></script>
 </body></html>"""
     # A real second server: Chromium lets only loopback pages load scripts from loopback.
-    async with served(merchant_site(shop_page)) as shop_url:
+    async with serving(merchant_site(shop_page)) as shop_url:
         await _pay_through_the_widget(world, browser, invoice, f"{shop_url}/basket")
 
 

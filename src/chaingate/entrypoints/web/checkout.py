@@ -27,7 +27,7 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors "
 )
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 2.0
 STREAM_LIFETIME_SECONDS = 300.0  # then EventSource reconnects: no connection lives for ever
 
 
@@ -122,13 +122,13 @@ async def events(invoice_id: str, request: Request, container: ContainerDep) -> 
     if not slots.take():
         headers = {**page_headers(embed=False), "Retry-After": "30"}
         return JSONResponse({"state": "busy", "poll": True}, 503, headers=headers)
-    stream = _status_stream(container, checkout, request, slots)
+    stream = _status_stream(container, checkout, slots)
     headers = {**page_headers(embed=False), "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
 async def _status_stream(
-    container: Container, first: Checkout, request: Request, slots: StreamSlots
+    container: Container, first: Checkout, slots: StreamSlots
 ) -> AsyncIterator[str]:
     poll = container.settings.checkout_poll_seconds
     loop = asyncio.get_running_loop()
@@ -143,9 +143,10 @@ async def _status_stream(
                 yield f"event: status\ndata: {json.dumps(document, separators=(',', ':'))}\n\n"
                 previous, last_sent = document, loop.time()
             elif loop.time() - last_sent > KEEPALIVE_SECONDS:
+                # Also how a departed client is noticed: writing to it fails, the slot returns.
                 yield ": keep-alive\n\n"
                 last_sent = loop.time()
-            if checkout.state.final or await request.is_disconnected():
+            if checkout.state.final:
                 return
             await asyncio.sleep(poll)
             checkout = await _checkout(container, first.invoice_id)
