@@ -201,3 +201,12 @@ async def test_dev_mode_accepts_http_redirects(gateway: Gateway) -> None:
     assert invoice["redirect_url"] == "http://127.0.0.1:3000/thanks"
     limit = "https://shop.example/" + "a" * (2000 - len("https://shop.example/"))
     assert (await new_invoice(shop, redirect_url=limit))["redirect_url"] == limit
+
+
+async def test_invoice_of_a_network_no_longer_configured_is_a_404(clean_database_url: str) -> None:
+    async with running_gateway(clean_database_url, [NETWORK]) as gateway:
+        invoice = await new_invoice(await gateway.merchant())
+    other = NetworkConfig(name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:9"])
+    async with running_gateway(clean_database_url, [other]) as gateway:
+        page = await gateway.client.get(f"/i/{invoice['id']}")
+        assert page.status_code == 404 and "Invoice not found" in page.text
