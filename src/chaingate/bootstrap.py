@@ -9,6 +9,14 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
+from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient
+from chaingate.adapters.chains.bitcoin.derivation import (
+    DEFAULT_ADDRESS_TYPE,
+    BitcoinAddressDeriver,
+    implied_address_type,
+)
+from chaingate.adapters.chains.bitcoin.params import params_for
+from chaingate.adapters.chains.bitcoin.uri import payment_uri as bitcoin_payment_uri
 from chaingate.adapters.chains.evm.client import EvmChainClient
 from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
 from chaingate.adapters.chains.evm.uri import payment_uri as evm_payment_uri
@@ -19,6 +27,7 @@ from chaingate.adapters.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from chaingate.adapters.secrets import SecretBox
 from chaingate.adapters.ssrf import UrlGuard
 from chaingate.config import NetworkConfig, Settings
+from chaingate.domain.errors import InvalidWallet
 from chaingate.ports import AddressDeriver, ChainClient, Clock, PaymentUriBuilder, RateLimiter
 from chaingate.services.invoicing import InvoiceContext
 
@@ -40,17 +49,53 @@ class Container:
     url_guard: UrlGuard
     rate_limiter: RateLimiter | None = None  # None: rate limiting is off
     invoice_context: InvoiceContext = field(init=False)
+    _bitcoin_derivers: dict[tuple[str, str], AddressDeriver] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.invoice_context = InvoiceContext(
-            settings=self.settings, derivers=self.derivers, uri_builders=self.uri_builders
+            settings=self.settings, deriver=self.deriver, uri_builders=self.uri_builders
         )
 
     def uri_builder(self, network: NetworkConfig) -> PaymentUriBuilder:
         return self.uri_builders[network.kind]
 
     def chain_client(self, network: NetworkConfig) -> ChainClient:
+        if network.kind == "bitcoin":
+            return BitcoinChainClient(network)
         return EvmChainClient(network)
+
+    def deriver(self, network: NetworkConfig, address_type: str | None = None) -> AddressDeriver:
+        """The deriver of `network`'s family; Bitcoin family: for `address_type` (default
+        p2wpkh). Raises ValueError for an address type the network cannot derive."""
+        if network.kind != "bitcoin":
+            return self.derivers[network.kind]
+        key = (network.name, address_type or DEFAULT_ADDRESS_TYPE)
+        if key not in self._bitcoin_derivers:
+            self._bitcoin_derivers[key] = BitcoinAddressDeriver(params_for(network), key[1])
+        return self._bitcoin_derivers[key]
+
+    def address_type_for(
+        self, network: NetworkConfig, account_key: str, requested: str | None
+    ) -> str | None:
+        """The script type a new wallet derives: as requested, else as the key's SLIP-132
+        version names it (ypub: p2sh-p2wpkh), else p2wpkh; None on EVM. Raises InvalidWallet
+        for an unusable key."""
+        if network.kind != "bitcoin":
+            return None
+        params = params_for(network)
+        if not params.segwit:
+            if requested not in (None, "p2pkh"):
+                raise InvalidWallet(
+                    f"{params.chain} has no SegWit: only p2pkh addresses",
+                    code="address_type_unsupported",
+                    field="address_type",
+                )
+            return "p2pkh"
+        if requested is not None:
+            return requested
+        return implied_address_type(params, account_key) or DEFAULT_ADDRESS_TYPE
 
     async def close(self) -> None:
         if self.rate_limiter is not None:
@@ -75,7 +120,7 @@ def build_container(settings: Settings) -> Container:
         db=Database(create_engine(settings.database_url)),
         clock=SystemClock(),
         derivers={"evm": EvmAddressDeriver()},
-        uri_builders={"evm": evm_payment_uri},
+        uri_builders={"evm": evm_payment_uri, "bitcoin": bitcoin_payment_uri},
         secret_box=SecretBox(_secret_key(settings)),
         url_guard=UrlGuard(
             allow_private=settings.allow_private_webhook_urls,

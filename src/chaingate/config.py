@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -31,11 +32,52 @@ class TokenConfig(BaseModel):
         return value.lower()
 
 
+_HEX_VERSION = r"^[0-9a-fA-F]{8}$"
+
+
+class ChainParamsConfig(BaseModel):
+    """Address parameters of a Bitcoin Core fork the gateway has no built-in table for
+    (Dogecoin, ...), or overrides of a built-in one. Byte values as integers, extended key
+    versions as 8 hex digits (BIP-32 / SLIP-132)."""
+
+    bech32_hrp: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,20}$")
+    p2pkh_version: int | None = Field(default=None, ge=0, le=255)
+    p2sh_version: int | None = Field(default=None, ge=0, le=255)
+    xpub_versions: list[str] | None = Field(default=None, max_length=8)  # BIP-32 plain (xpub)
+    ypub_versions: list[str] | None = Field(default=None, max_length=8)  # BIP-49 (ypub/upub/Mtub)
+    zpub_versions: list[str] | None = Field(default=None, max_length=8)  # BIP-84 (zpub/vpub)
+    uri_scheme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+.-]{0,31}$")
+    coin_type: int | None = Field(default=None, ge=0, lt=2**31)
+    genesis_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    segwit: bool | None = None  # False for forks without SegWit (Dogecoin): P2PKH addresses
+
+    @field_validator("xpub_versions", "ypub_versions", "zpub_versions")
+    @classmethod
+    def _versions_hex(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not all(re.fullmatch(_HEX_VERSION, v) for v in value):
+            raise ValueError("extended key versions are 8 hex digits, e.g. 04b24746")
+        return None if value is None else [v.lower() for v in value]
+
+
+# Confirmations a payment needs by default, per chain (regtest: 1). Bitcoin blocks come every
+# ~10 minutes, Litecoin's every ~2.5: both defaults wait roughly 15-30 minutes.
+DEFAULT_CONFIRMATIONS = {"bitcoin": 3, "litecoin": 6}
+_BITCOIN_SYMBOLS = {"bitcoin": "BTC", "litecoin": "LTC"}
+
+
 class NetworkConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    kind: Literal["evm"] = "evm"
-    chain_id: int = Field(ge=1)
+    kind: Literal["evm", "bitcoin"] = "evm"
+    chain_id: int | None = Field(default=None, ge=1)  # EVM only, required there
     rpc_urls: list[str] = Field(min_length=1)
+    # Bitcoin family: which chain and which of its networks; chain_params for other Core forks.
+    chain: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    chain_network: Literal["mainnet", "testnet", "signet", "regtest"] | None = None
+    chain_params: ChainParamsConfig | None = None
+    rpc_user: str | None = None
+    rpc_password: str | None = Field(default=None, repr=False)
+    rpc_cookie_file: Path | None = None  # Core's .cookie, read at every (re)connect
+    track_mempool: bool = True  # Bitcoin family: announce unconfirmed payments
     ws_url: str | None = None
     native_symbol: str = "ETH"
     native_decimals: int = 18
@@ -50,6 +92,42 @@ class NetworkConfig(BaseModel):
     # Refuse blocks whose hash is not keccak(rlp(header)). Turn off only for chains that hash
     # blocks another way (zkSync Era, Avalanche C-Chain, Celo): a node's hash is then trusted.
     verify_block_hashes: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("kind") != "bitcoin":
+            return data
+        filled = dict(data)
+        chain = str(filled.get("chain") or "bitcoin")
+        filled.setdefault("chain", chain)
+        filled.setdefault("chain_network", "mainnet")
+        filled.setdefault("native_symbol", _BITCOIN_SYMBOLS.get(chain, chain.upper()[:12]))
+        filled.setdefault("native_decimals", 8)
+        regtest = filled["chain_network"] == "regtest"
+        filled.setdefault(
+            "required_confirmations", 1 if regtest else DEFAULT_CONFIRMATIONS.get(chain, 6)
+        )
+        return filled
+
+    @model_validator(mode="after")
+    def _family_fields(self) -> NetworkConfig:
+        if self.kind == "evm":
+            if self.chain_id is None:
+                raise ValueError(f"{self.name}: an EVM network needs chain_id")
+            if self.chain is not None or self.chain_params is not None:
+                raise ValueError(f"{self.name}: chain and chain_params are for kind 'bitcoin'")
+            return self
+        if self.tokens:
+            raise ValueError(f"{self.name}: Bitcoin-family networks have no tokens")
+        if self.chain not in _BITCOIN_SYMBOLS and self.chain_params is None:
+            raise ValueError(
+                f"{self.name}: chain {self.chain!r} has no built-in parameters "
+                f"(built in: {', '.join(_BITCOIN_SYMBOLS)}); give chain_params"
+            )
+        if self.rpc_cookie_file is not None and (self.rpc_user or self.rpc_password):
+            raise ValueError(f"{self.name}: use rpc_cookie_file or rpc_user/rpc_password")
+        return self
 
     def asset_decimals(self, asset: str) -> int | None:
         if asset == self.native_symbol:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chaingate.config import NetworkConfig
-from chaingate.domain.chain import BlockRef, ScanResult
+from chaingate.domain.chain import BlockRef, MempoolView, ScanResult
 
 WatchLookup = Callable[[Collection[str]], Awaitable[set[str]]]
 """Given candidate recipient addresses, answer the subset the gateway watches."""
@@ -49,6 +49,21 @@ class ChainClient(Protocol):
 
     async def wait_for_new_head(self, timeout: float) -> None:  # noqa: ASYNC109
         """Return when a new block is announced (WebSocket newHeads) or after `timeout`."""
+        ...
+
+    async def mempool(self, is_watched: WatchLookup) -> MempoolView:
+        """Unconfirmed transfers to watched addresses (block=None) and every mempool txid.
+
+        Families without a usable mempool view (EVM) answer an empty view.
+        """
+        ...
+
+    async def fee_rate(self, target_blocks: int) -> int | None:
+        """The node's fee estimate for confirmation within `target_blocks`, None if it has none.
+
+        Units are the family's native fee unit: Bitcoin family sat/vB (rounded up), EVM wei per
+        gas (eth_gasPrice, `target_blocks` ignored).
+        """
         ...
 
     async def close(self) -> None: ...

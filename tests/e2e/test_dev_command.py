@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chaingate.entrypoints.dev.litecoind import LitecoindNotFound, find_litecoind
 from tests.support.anvil import find_anvil
 from tests.support.net import free_port
 from tests.support.services import require_or_skip
@@ -24,11 +25,11 @@ pytestmark = pytest.mark.anvil
 CLI = [sys.executable, "-m", "chaingate.entrypoints.cli"]
 
 
-def start_dev(state_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_dev(state_dir: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "CHAINGATE_DATABASE_URL"}
     with log.open("ab") as output:
         return subprocess.Popen(
-            [*CLI, "dev", "--port", str(port), "--state-dir", str(state_dir)],
+            [*CLI, "dev", "--port", str(port), "--state-dir", str(state_dir), *extra],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -119,6 +120,70 @@ def test_dev_demo_runs_pays_stops_and_resumes(tmp_path: Path) -> None:
         assert again["tokens"] == dev["tokens"]  # same chain, same token contract
         kept = httpx.get(f"{api}/v1/invoices/{invoice['id']}", headers=auth, timeout=5).json()
         assert kept["status"] == "settled"
+    finally:
+        if process.poll() is None:
+            stop(process)
+
+
+def ltc_rpc(ltc: dict[str, str], method: str, *params: Any) -> Any:
+    answer = httpx.post(
+        ltc["rpc_url"],
+        json={"jsonrpc": "1.0", "id": 1, "method": method, "params": list(params)},
+        auth=(ltc["rpc_user"], ltc["rpc_password"]),
+        timeout=5,
+    )
+    return answer.json()["result"]
+
+
+def test_dev_demo_with_litecoin_pays_an_ltc_invoice(tmp_path: Path) -> None:
+    if find_anvil() is None:
+        require_or_skip("anvil not installed: run make test / npm ci")
+    try:
+        find_litecoind()
+    except LitecoindNotFound as exc:
+        require_or_skip(str(exc))
+    state_dir, log, port = tmp_path / "state", tmp_path / "dev.log", free_port()
+    process = start_dev(state_dir, port, log, "--chains", "eth,ltc")
+    try:
+        api = f"http://127.0.0.1:{port}"
+        wait_until(lambda: api_ready(api), 90, "the dev API with litecoind", log)
+        dev = json.loads((state_dir / "dev.json").read_text())
+        ltc = dev["ltc"]
+        assert set(ltc) == {"network", "rpc_url", "rpc_user", "rpc_password", "wallet"}
+        assert ltc_rpc(ltc, "getblockcount") > 431  # past MWEB activation, funded
+        auth = {"Authorization": f"Bearer {dev['api_key']}"}
+        created = httpx.post(
+            f"{api}/v1/invoices",
+            headers=auth,
+            timeout=10,
+            json={"amount": "0.05", "currency": "LTC", "network": ltc["network"]},
+        )
+        assert created.status_code == 201, created.text
+        invoice = created.json()
+        assert invoice["payment_uri"].startswith(f"litecoin:{invoice['address']}?amount=0.05")
+        paid = subprocess.run(
+            [*CLI, "dev", "pay", invoice["id"], "--state-dir", str(state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert paid.returncode == 0, paid.stderr
+        txid = paid.stdout.strip().rsplit(" ", 1)[-1]
+
+        def settled() -> dict[str, Any] | None:
+            body: dict[str, Any] = httpx.get(
+                f"{api}/v1/invoices/{invoice['id']}", headers=auth, timeout=5
+            ).json()
+            return body if body["status"] == "settled" else None
+
+        # Two confirmations: `dev pay` mines one, the background miner the next.
+        done = wait_until(settled, 90, "the LTC invoice to settle", log)
+        assert done["amount_paid"] == "0.05"
+        assert [p["txid"] for p in done["payments"]] == [txid]
+        assert stop(process) == 0
+        with pytest.raises(httpx.HTTPError):
+            ltc_rpc(ltc, "getblockcount")
     finally:
         if process.poll() is None:
             stop(process)

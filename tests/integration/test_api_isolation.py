@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "description": "taken over",
         "events": ["invoice.settled"],
     },
+    ("PATCH", "/v1/wallets/{wallet_id}"): {"gap_limit": 50},
 }
 
 
@@ -44,7 +45,10 @@ async def owned_ids(shop: MerchantHandle) -> dict[str, str]:
     endpoint_id = hook.json()["id"]
     deliveries = (await shop.get(f"/v1/webhooks/{endpoint_id}/deliveries")).json()["data"]
     assert len(deliveries) == 1  # invoice.created, fanned out to the endpoint
+    wallets = (await shop.get("/v1/wallets")).json()
+    assert len(wallets) == 1  # the gateway fixture registers one per network
     return {
+        "wallet_id": wallets[0]["id"],
         "invoice_id": invoice["id"],
         "endpoint_id": endpoint_id,
         "delivery_id": deliveries[0]["id"],

@@ -154,3 +154,19 @@ class ChainClientContract:
         with pytest.raises(ReorgDetected) as caught:
             await client.scan(tip.number, tip.number, forged, self.watching())
         assert caught.value.height == parent.number
+
+    async def test_fee_rate_is_a_positive_integer_or_none(self, client: ChainClient) -> None:
+        rate = await client.fee_rate(2)
+        assert rate is None or (type(rate) is int and rate > 0)
+
+    async def test_mempool_view_holds_only_unmined_transfers_it_lists(
+        self, client: ChainClient
+    ) -> None:
+        address = await self.new_watched_address()
+        await self.pay(address, self.payment_amount)
+        view = await client.mempool(self.watching(address))
+        assert all(t.block is None for t in view.transfers)
+        assert {t.txid for t in view.transfers} <= view.txids
+        await self.mine(1)
+        after = await client.mempool(self.watching(address))
+        assert all(t.to_address != address for t in after.transfers)

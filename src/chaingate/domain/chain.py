@@ -11,7 +11,7 @@ NATIVE_POSITION = "native"
 @dataclass(frozen=True, slots=True)
 class BlockRef:
     number: int
-    hash: str  # lower-case 0x-hex
+    hash: str  # lower-case hex as the family writes it (EVM: 0x-prefixed; Bitcoin: bare, 64 chars)
     parent_hash: str
     timestamp: datetime
 
@@ -22,6 +22,8 @@ class Transfer:
 
     `position` makes the payment unique within its transaction: "native" for an EVM value
     transfer, the decimal log index for a token Transfer log, the vout for a UTXO output.
+    `block` is None for a transaction seen in the mempool only (Bitcoin family). `coinbase`
+    marks a block reward output: spendable only after COINBASE_MATURITY confirmations.
     """
 
     txid: str
@@ -29,9 +31,30 @@ class Transfer:
     to_address: str  # canonical form of the network (EVM: lower-case 0x-hex)
     asset: str  # asset code as configured ("ETH", "USDT")
     amount: int  # base units, > 0
-    block: BlockRef
+    block: BlockRef | None
     from_address: str | None = None
     token_contract: str | None = None
+    coinbase: bool = False
+
+
+COINBASE_MATURITY = 100
+"""Confirmations a Bitcoin-family coinbase output needs before the network lets it be spent."""
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolView:
+    """One look at a node's mempool.
+
+    `transfers` are the watched outputs of unconfirmed transactions (each with `block=None`);
+    `txids` are ALL transactions in that mempool, so a caller can tell that a transaction it
+    saw before was mined, replaced (RBF) or evicted. Empty for chains without a mempool view.
+    """
+
+    transfers: tuple[Transfer, ...]
+    txids: frozenset[str]
+
+
+EMPTY_MEMPOOL = MempoolView(transfers=(), txids=frozenset())
 
 
 @dataclass(frozen=True, slots=True)

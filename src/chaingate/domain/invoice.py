@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from chaingate.domain.chain import COINBASE_MATURITY
 from chaingate.domain.money import threshold_with_tolerance
 
 
@@ -134,8 +135,17 @@ def _additional(
     return AdditionalStatus.NONE
 
 
-def payment_status_for(confirmations: int, required_confirmations: int) -> PaymentStatus:
-    """A counted payment is confirmed once it has the invoice's required confirmations."""
-    if confirmations >= max(required_confirmations, 1):
+def payment_status_for(
+    confirmations: int, required_confirmations: int, *, coinbase: bool = False
+) -> PaymentStatus:
+    """A counted payment is confirmed once it has the invoice's required confirmations.
+
+    A coinbase output cannot be spent before it matures, so it waits for that too; a mempool
+    sighting (0 confirmations) is always pending.
+    """
+    needed = max(required_confirmations, 1)
+    if coinbase:
+        needed = max(needed, COINBASE_MATURITY)
+    if confirmations >= needed:
         return PaymentStatus.CONFIRMED
     return PaymentStatus.PENDING

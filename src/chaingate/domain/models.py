@@ -90,14 +90,15 @@ class Payment:
     token_contract: str | None
     from_address: str | None
     amount: int
-    block_number: int
-    block_hash: str
-    paid_at: datetime
+    block_number: int | None  # None while only seen in the mempool
+    block_hash: str | None
+    paid_at: datetime  # block time, or when first seen in the mempool
     confirmations: int
     status: PaymentStatus
     reached_confirmations: bool
     created_at: datetime
     updated_at: datetime
+    coinbase: bool = False  # a block reward output: confirmed only once mature
 
     @property
     def facts(self) -> PaymentFacts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -16,6 +17,7 @@ from chaingate.config import Settings, load_settings
 from chaingate.domain.errors import DomainError
 from chaingate.entrypoints.dev.command import add_dev_parser
 from chaingate.entrypoints.runtime import WORKERS, serve
+from chaingate.services.dashboard_auth import create_user
 from chaingate.services.invoicing import resolve_network
 from chaingate.services.merchants import create_merchant
 from chaingate.services.wallets import register_wallet
@@ -54,12 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(handler=_merchant_create)
 
+    user = commands.add_parser("user", help="manage dashboard users")
+    user_commands = user.add_subparsers(title="user commands", required=True)
+    user_create = user_commands.add_parser("create", help="create a dashboard user for a merchant")
+    user_create.add_argument("--merchant-id", required=True)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_create.set_defaults(handler=_user_create)
+
     wallet = commands.add_parser("wallet", help="manage watch-only wallets")
     wallet_commands = wallet.add_subparsers(title="wallet commands", required=True)
     add = wallet_commands.add_parser("add", help="register an account xpub for a network")
     add.add_argument("--merchant", required=True)
     add.add_argument("--network", required=True)
     add.add_argument("--xpub", required=True)
+    add.add_argument(
+        "--address-type",
+        choices=["p2wpkh", "p2sh-p2wpkh", "p2tr"],
+        help="Bitcoin family: script type (default: as the key's version says, else p2wpkh)",
+    )
+    add.add_argument("--gap-limit", type=int, default=20, help="Bitcoin family (default 20)")
     add.set_defaults(handler=_wallet_add)
 
     run = commands.add_parser("run", help="run the API and all workers in one process")
@@ -113,19 +131,48 @@ def _merchant_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_create(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            print("the passwords differ", file=sys.stderr)
+            return 1
+
+    async def go() -> str:
+        container = build_container(_settings())
+        await upgrade_to_head(container.db.engine)
+        try:
+            async with container.db.uow() as uow:
+                user = await create_user(
+                    uow, args.merchant_id, args.email, password, container.clock.now()
+                )
+        finally:
+            await container.close()
+        return user.id
+
+    user_id = asyncio.run(go())
+    print(f"user id: {user_id}; sign in at /dashboard/login")
+    return 0
+
+
 def _wallet_add(args: argparse.Namespace) -> int:
     async def go() -> str:
         container = build_container(_settings())
         try:
             network = resolve_network(container.settings, args.network)
+            address_type = container.address_type_for(network, args.xpub, args.address_type)
             async with container.db.uow() as uow:
                 wallet = await register_wallet(
                     uow,
                     args.merchant,
                     network,
                     args.xpub,
-                    container.derivers[network.kind],
+                    container.deriver(network, address_type),
                     container.clock.now(),
+                    address_type=address_type,
+                    gap_limit=args.gap_limit,
                 )
         finally:
             await container.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,10 @@ from chaingate.services.checkout import validate_redirect_url
 from chaingate.services.events import emit
 from chaingate.services.idempotency import Claim
 from chaingate.services.views import present_invoice
+from chaingate.services.wallets import check_gap
+
+DeriverLookup = Callable[[NetworkConfig, str | None], AddressDeriver]
+"""The deriver for a network and a wallet's address type (None on EVM)."""
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 86_400
@@ -46,7 +51,7 @@ class InvoiceContext:
     """The ports and configuration invoice creation needs."""
 
     settings: Settings
-    derivers: dict[str, AddressDeriver]  # by network kind
+    deriver: DeriverLookup
     uri_builders: dict[str, PaymentUriBuilder]  # by network kind
 
 
@@ -130,7 +135,9 @@ async def create_invoice(
             code="wallet_not_configured",
         )
     index = await uow.wallets.reserve_index(wallet.id)
-    address = ctx.derivers[network.kind].derive(wallet.account_key, index)
+    if network.kind == "bitcoin":
+        await check_gap(uow, wallet, index)
+    address = ctx.deriver(network, wallet.address_type).derive(wallet.account_key, index)
     expires_at = now + timedelta(seconds=expires_in)
     invoice = Invoice(
         id=new_id("inv"),

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from chaingate.adapters.db.uow import UnitOfWork
-from chaingate.domain.errors import DomainError
+from chaingate.domain.errors import DomainError, NotFound
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import ApiKey, Merchant
 
@@ -88,3 +88,16 @@ async def authenticate(uow: UnitOfWork, presented: str) -> ApiKey | None:
     if not hmac.compare_digest(_hash_secret(secret), key.secret_hash):
         return None
     return key
+
+
+async def list_api_keys(uow: UnitOfWork, merchant_id: str) -> list[ApiKey]:
+    """The merchant's keys, oldest first, revoked ones included (they show when)."""
+    return await uow.merchants.list_api_keys(merchant_id)
+
+
+async def revoke_api_key(uow: UnitOfWork, merchant_id: str, key_id: str, now: datetime) -> None:
+    """Revoke the merchant's key at once. Raises NotFound, also for another merchant's key id
+    and for a key already revoked."""
+    if not await uow.merchants.revoke_api_key(merchant_id, key_id, now):
+        raise NotFound(f"active API key {key_id} not found", field="key_id")
+    await uow.commit()

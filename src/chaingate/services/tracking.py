@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import Enum
 
 from chaingate.adapters.db.uow import Database, UnitOfWork
 from chaingate.config import NetworkConfig
@@ -207,14 +208,17 @@ async def _apply(
             invoice_id = watched.get(transfer.to_address)
             if invoice_id is None:
                 continue
-            recorded = await _record_transfer(
+            recorded = await record_transfer(
                 uow, transfer, invoice_id, newest.number, now, network.min_amount(transfer.asset)
             )
             if recorded is None:
                 continue
-            payment, reattached = recorded
-            if reattached and vanished.pop(payment.id, None) is not None:
-                # The reorg moved this payment to another block; it never left the chain.
+            payment, what = recorded
+            if what is Recorded.MINED or (
+                what is Recorded.RETURNED and vanished.pop(payment.id, None) is not None
+            ):
+                # Mined after its mempool sighting, or moved to another block by the reorg:
+                # the same payment, already announced; only the invoice is re-decided.
                 changes.setdefault(invoice_id, PaymentChanges())
                 continue
             changes[invoice_id].received.append(payment)
@@ -249,23 +253,34 @@ async def _apply(
     return credited
 
 
-async def _record_transfer(
+class Recorded(Enum):
+    """What recording one transfer changed."""
+
+    NEW = "new"  # a payment never seen before: announce it
+    RETURNED = "returned"  # an orphaned payment seen again (new block or back in the mempool)
+    MINED = "mined"  # a mempool sighting now in a block: same payment, no second credit
+
+
+async def record_transfer(
     uow: UnitOfWork,
     transfer: Transfer,
     invoice_id: str,
     height: int,
     now: datetime,
     dust_below: int = 0,
-) -> tuple[Payment, bool] | None:
-    """Insert the payment once; a replayed block changes nothing.
+) -> tuple[Payment, Recorded] | None:
+    """Insert the payment once; a replayed block or mempool look changes nothing.
 
-    Returns (payment, False) for a new payment, (payment, True) for an orphaned one found
-    again in a new block, None when there is nothing new.
+    `transfer.block` None is a mempool sighting (0 confirmations, `paid_at` = now). Returns
+    the payment and what changed, None when there is nothing new.
     """
     invoice = await uow.invoices.lock(invoice_id)
     assert invoice is not None
-    confirmations = height - transfer.block.number + 1
-    status = payment_status_for(confirmations, invoice.required_confirmations)
+    block = transfer.block
+    confirmations = 0 if block is None else height - block.number + 1
+    status = payment_status_for(
+        confirmations, invoice.required_confirmations, coinbase=transfer.coinbase
+    )
     payment = Payment(
         id=new_id("pay"),
         invoice_id=invoice_id,
@@ -277,19 +292,21 @@ async def _record_transfer(
         token_contract=transfer.token_contract,
         from_address=transfer.from_address,
         amount=transfer.amount,
-        block_number=transfer.block.number,
-        block_hash=transfer.block.hash,
-        paid_at=transfer.block.timestamp,
+        block_number=None if block is None else block.number,
+        block_hash=None if block is None else block.hash,
+        paid_at=now if block is None else block.timestamp,
         confirmations=confirmations,
         status=status,
         reached_confirmations=status is PaymentStatus.CONFIRMED,
         created_at=now,
         updated_at=now,
+        coinbase=transfer.coinbase,
     )
     if transfer.amount < dust_below:
         # Dust (typically address poisoning): kept for the record, never counted, not announced.
         dust = replace(payment, status=PaymentStatus.DUST, reached_confirmations=False)
-        await uow.payments.add_if_new(dust)
+        if not await uow.payments.add_if_new(dust) and block is not None:
+            await _attach_if_unmined(uow, invoice.network, transfer, block, now)
         return None
     if transfer.asset != invoice.asset:
         # Money in another asset is recorded and announced but never counted: the merchant
@@ -303,21 +320,40 @@ async def _record_transfer(
         )
         payment = replace(payment, status=PaymentStatus.WRONG_ASSET, reached_confirmations=False)
     if await uow.payments.add_if_new(payment):
-        return payment, False
+        return payment, Recorded.NEW
     existing = await uow.payments.get_by_key(invoice.network, transfer.txid, transfer.position)
-    if existing is not None and existing.status is PaymentStatus.ORPHANED:
-        # Re-mined after a reorg: the same payment is back in a new block.
+    if existing is None:
+        return None
+    if existing.status is PaymentStatus.ORPHANED:
+        # Re-mined after a reorg, or back in the mempool: the same payment counts again.
         await uow.payments.reattach(
             existing.id,
-            block_number=transfer.block.number,
-            block_hash=transfer.block.hash,
-            paid_at=transfer.block.timestamp,
+            block_number=None if block is None else block.number,
+            block_hash=None if block is None else block.hash,
+            paid_at=existing.paid_at if block is None else block.timestamp,
             at=now,
         )
         moved = await uow.payments.get_by_key(invoice.network, transfer.txid, transfer.position)
         assert moved is not None
-        return moved, True
+        return moved, Recorded.RETURNED
+    if block is not None and existing.block_number is None:
+        mined = await _attach_if_unmined(uow, invoice.network, transfer, block, now)
+        return None if mined is None else (mined, Recorded.MINED)
     return None
+
+
+async def _attach_if_unmined(
+    uow: UnitOfWork, network: str, transfer: Transfer, block: BlockRef, now: datetime
+) -> Payment | None:
+    """Give a mempool sighting its block. `paid_at` stays the first sighting: the payer paid
+    then, and the tracker only believes the mempool while it stands at the tip."""
+    existing = await uow.payments.get_by_key(network, transfer.txid, transfer.position)
+    if existing is None or existing.block_number is not None:
+        return None
+    await uow.payments.update(
+        existing.id, block_number=block.number, block_hash=block.hash, updated_at=now
+    )
+    return replace(existing, block_number=block.number, block_hash=block.hash, updated_at=now)
 
 
 async def _advance_confirmations(
@@ -330,6 +366,8 @@ async def _advance_confirmations(
     """Recount confirmations of pending payments; mark those that reached their requirement."""
     required: dict[str, int] = {}
     for payment in await uow.payments.pending(network_name):
+        if payment.block_number is None:
+            continue  # in the mempool: no confirmations to count yet
         if payment.invoice_id not in required:
             invoice = await uow.invoices.get(payment.invoice_id)
             assert invoice is not None
@@ -337,7 +375,9 @@ async def _advance_confirmations(
         confirmations = height - payment.block_number + 1
         if confirmations == payment.confirmations:
             continue
-        status = payment_status_for(confirmations, required[payment.invoice_id])
+        status = payment_status_for(
+            confirmations, required[payment.invoice_id], coinbase=payment.coinbase
+        )
         await uow.payments.update(
             payment.id,
             confirmations=confirmations,

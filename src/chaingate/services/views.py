@@ -57,11 +57,13 @@ def present_payment(payment: Payment, network: NetworkConfig) -> dict[str, Any]:
     # Each payment in its own asset's units: a wrong-asset payment is not in the invoice's.
     decimals = network.asset_decimals(payment.asset) or 0
     native = payment.position == NATIVE_POSITION
+    # Bitcoin family: the position is the output index (vout), not a log index.
+    utxo = network.kind == "bitcoin"
     return {
         "id": payment.id,
         "txid": payment.txid,
-        "log_index": None if native else int(payment.position),
-        "output": NATIVE_POSITION if native else None,
+        "log_index": None if native or utxo else int(payment.position),
+        "output": NATIVE_POSITION if native else (payment.position if utxo else None),
         "amount": format_amount(payment.amount, decimals),
         "currency": payment.asset,
         "token_contract": payment.token_contract,

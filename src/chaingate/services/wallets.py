@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import NetworkConfig
-from chaingate.domain.errors import Conflict
+from chaingate.domain.errors import Conflict, DomainError, NotFound
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import Wallet
 from chaingate.ports import AddressDeriver
+
+DEFAULT_GAP_LIMIT = 20
+MAX_GAP_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WalletWarning:
+    code: str
+    detail: str
+
+
+def check_gap_limit(gap_limit: int) -> int:
+    if type(gap_limit) is not int or not 1 <= gap_limit <= MAX_GAP_LIMIT:
+        raise DomainError(
+            f"gap_limit must be an integer between 1 and {MAX_GAP_LIMIT}",
+            code="invalid_gap_limit",
+            field="gap_limit",
+            status=422,
+        )
+    return gap_limit
+
+
+def wallet_warnings(network: NetworkConfig, wallet: Wallet) -> list[WalletWarning]:
+    """What the merchant must know about using this key elsewhere (empty on EVM)."""
+    if network.kind != "bitcoin":
+        return []
+    return [
+        WalletWarning(
+            code="gap_limit",
+            detail=(
+                f"Invoices pay to the receive addresses .../0/0, .../0/1, ... of this key. A "
+                f"wallet app using the same key (Electrum, Sparrow, a hardware wallet) stops "
+                f"looking for payments after a run of unused addresses (its gap limit, usually "
+                f"20): payments beyond it are not lost, but the app will not show them until "
+                f"its gap limit is raised. The gateway refuses a new invoice (409 "
+                f"gap_limit_reached) when the last {wallet.gap_limit} addresses it handed out "
+                f"are all unpaid; raise the limit here (PATCH) and in the wallet app together."
+            ),
+        )
+    ]
 
 
 async def register_wallet(
@@ -19,12 +60,17 @@ async def register_wallet(
     account_key: str,
     deriver: AddressDeriver,
     now: datetime,
+    *,
+    address_type: str | None = None,
+    gap_limit: int = DEFAULT_GAP_LIMIT,
 ) -> Wallet:
     """Store the merchant's key for `network` after checking it derives addresses.
 
-    Raises InvalidWallet for an unusable or private key, Conflict when the merchant already has
-    a wallet on the network or another merchant registered the same key.
+    `deriver` must be the one for `address_type` (Bitcoin family; None on EVM). Raises
+    InvalidWallet for an unusable or private key, DomainError `invalid_gap_limit`, Conflict when
+    the merchant already has a wallet on the network or another merchant registered the key.
     """
+    check_gap_limit(gap_limit)
     normalized = deriver.normalize_account_key(account_key)
     if await uow.wallets.for_network(merchant_id, network.name) is not None:
         raise Conflict(
@@ -42,7 +88,42 @@ async def register_wallet(
         account_key=normalized,
         next_index=0,
         created_at=now,
+        address_type=address_type if network.kind == "bitcoin" else None,
+        gap_limit=gap_limit,
     )
     await uow.wallets.add(wallet)
     await uow.commit()
     return wallet
+
+
+async def change_gap_limit(
+    uow: UnitOfWork, merchant_id: str, wallet_id: str, gap_limit: int
+) -> Wallet:
+    """Set the wallet's gap limit. Raises NotFound for another merchant's or an unknown
+    wallet, DomainError `invalid_gap_limit`."""
+    check_gap_limit(gap_limit)
+    wallet = await uow.wallets.get(merchant_id, wallet_id)
+    if wallet is None:
+        raise NotFound(f"no wallet {wallet_id!r}")
+    await uow.wallets.set_gap_limit(wallet.id, gap_limit)
+    await uow.commit()
+    return replace(wallet, gap_limit=gap_limit)
+
+
+async def check_gap(uow: UnitOfWork, wallet: Wallet, index: int) -> None:
+    """Refuse handing out address `index` when the `gap_limit` addresses before it were all
+    left unpaid (a wallet app scanning with that gap limit would never find it).
+
+    Raises Conflict `gap_limit_reached`. Call after reserving `index` (the wallet row is
+    locked then, so concurrent invoices see each other).
+    """
+    paid = await uow.wallets.highest_paid_index(wallet.id)
+    unused_before = index - (paid + 1 if paid is not None else 0)
+    if unused_before >= wallet.gap_limit:
+        raise Conflict(
+            f"the last {wallet.gap_limit} addresses of this wallet received no payment; a "
+            f"wallet app with gap limit {wallet.gap_limit} would not find a payment to the next "
+            f"one. Wait for a payment, or raise gap_limit (PATCH /v1/wallets/{wallet.id}) and "
+            f"the gap limit of your wallet app",
+            code="gap_limit_reached",
+        )

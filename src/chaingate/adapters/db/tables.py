@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from chaingate.adapters.db.types import AutoIncrementId, BaseUnits, UtcDateTime
@@ -110,12 +111,15 @@ payments = Table(
     Column("token_contract", String(64)),
     Column("from_address", String(100)),
     Column("amount", BaseUnits, nullable=False),
-    Column("block_number", BigInteger, nullable=False),
-    Column("block_hash", String(80), nullable=False),
-    Column("paid_at", UtcDateTime, nullable=False),
+    # NULL while the transaction is only in the mempool; the same row gets its block when mined.
+    Column("block_number", BigInteger),
+    Column("block_hash", String(80)),
+    Column("paid_at", UtcDateTime, nullable=False),  # block time, or first mempool sighting
     Column("confirmations", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reached_confirmations", Boolean, nullable=False, default=False),
+    # A coinbase output (Bitcoin family) only counts as confirmed once it can be spent (maturity).
+    Column("coinbase", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     # The exactly-once guarantee: one row per on-chain payment, whoever sees it and how often.
@@ -220,3 +224,34 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
 )
+
+# -- dashboard (migration 0004) ---------------------------------------------------------------
+
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), ForeignKey("merchants.id"), nullable=False, index=True),
+    Column("email", String(254), nullable=False, unique=True),  # stored lower-cased
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("failed_logins", Integer, nullable=False, default=0),  # in a row; a success resets
+    Column("locked_until", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_login_at", UtcDateTime),
+    Column("totp_secret", Text),  # SecretBox ciphertext; NULL: no second factor
+    Column("totp_last_step", BigInteger),  # the last time step used: each code works once
+)
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the cookie's random token
+    Column("user_id", String(40), ForeignKey("dashboard_users.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),  # absolute limit; idle is from last_seen_at
+)
+
+# Dashboard search: a txid or an address without its network.
+Index("ix_payments_txid", payments.c.txid)
+Index("ix_invoices_address", invoices.c.address)

@@ -16,6 +16,8 @@ from chaingate.adapters.db.repositories.events import EventRepository
 from chaingate.adapters.db.repositories.idempotency import IdempotencyRepository
 from chaingate.adapters.db.repositories.invoices import InvoiceRepository, PaymentRepository
 from chaingate.adapters.db.repositories.merchants import MerchantRepository, WalletRepository
+from chaingate.adapters.db.repositories.reports import ReportRepository
+from chaingate.adapters.db.repositories.users import SessionRepository, UserRepository
 from chaingate.adapters.db.repositories.webhooks import WebhookRepository
 from chaingate.domain.models import Event
 
@@ -29,6 +31,9 @@ class UnitOfWork:
     events: EventRepository
     webhooks: WebhookRepository
     idempotency: IdempotencyRepository
+    users: UserRepository
+    sessions: SessionRepository
+    reports: ReportRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -50,6 +55,8 @@ class UnitOfWork:
         self.events = EventRepository(conn)
         self.webhooks = WebhookRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
+        self.users, self.sessions = UserRepository(conn), SessionRepository(conn)
+        self.reports = ReportRepository(conn)
         return self
 
     async def __aexit__(

@@ -11,6 +11,7 @@ from chaingate.entrypoints.api.problems import install_problem_handlers, problem
 from chaingate.entrypoints.api.ratelimit import RateLimitMiddleware
 from chaingate.entrypoints.api.routers import events, invoices, system, wallets, webhooks
 from chaingate.entrypoints.web.checkout import install_checkout
+from chaingate.entrypoints.web.dashboard import mount_dashboard
 from chaingate.entrypoints.web.templating import mount_static
 
 DESCRIPTION = """
@@ -41,4 +42,5 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router, responses=problem_responses(401, 403, 422, 429))
     install_checkout(app, container)
     mount_static(app)
+    mount_dashboard(app, container)
     return app

@@ -71,8 +71,8 @@ class PaymentOut(BaseModel):
     currency: str
     token_contract: str | None
     from_: str | None = Field(alias="from")
-    block_number: int
-    block_hash: str
+    block_number: int | None  # None while the transaction is only in the mempool
+    block_hash: str | None
     confirmations: int
     status: Literal["pending", "confirmed", "orphaned", "failed", "wrong_asset", "dust"]
     paid_at: str
@@ -89,7 +89,7 @@ class InvoiceOut(BaseModel):
     amount_paid: str
     currency: str
     network: str
-    chain_id: int
+    chain_id: int | None  # EVM chain id; null on Bitcoin-family networks
     address: str
     payment_uri: str
     required_confirmations: int
@@ -113,16 +113,48 @@ class WalletCreate(Strict):
     network: StrictStr = Field(max_length=32)
     xpub: StrictStr = Field(
         max_length=200,
-        description="Account-level extended PUBLIC key (EVM: m/44'/60'/0'). Never a private key.",
+        description=(
+            "Account-level extended PUBLIC key (EVM: m/44'/60'/0'; Bitcoin family: "
+            "m/84'/c'/0' zpub/vpub/xpub, m/49'/c'/0' ypub/upub, m/86'/c'/0' xpub). "
+            "Never a private key."
+        ),
     )
+    address_type: Literal["p2wpkh", "p2sh-p2wpkh", "p2tr"] | None = Field(
+        default=None,
+        description=(
+            "Bitcoin family only: the script type of the addresses. Default: what the key's "
+            "version says (zpub: p2wpkh, ypub: p2sh-p2wpkh), else p2wpkh."
+        ),
+    )
+    gap_limit: StrictInt = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description=(
+            "Bitcoin family: how many unpaid addresses in a row may be handed out; match your "
+            "wallet app's gap limit."
+        ),
+    )
+
+
+class WalletUpdate(Strict):
+    gap_limit: StrictInt = Field(ge=1, le=1000)
+
+
+class WalletWarningOut(BaseModel):
+    code: str
+    detail: str
 
 
 class WalletOut(BaseModel):
     id: str
     network: str
     xpub: str
+    address_type: str | None
+    gap_limit: int
     next_index: int
     created_at: str
+    warnings: list[WalletWarningOut]
 
 
 class WebhookCreate(Strict):

@@ -17,9 +17,25 @@ from chaingate.adapters.chains.evm.wallet_ops import send_native, send_token
 from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import build_container
 from chaingate.config import Settings, load_networks
+from chaingate.domain.errors import DomainError
 from chaingate.domain.money import parse_amount
 from chaingate.entrypoints.dev.anvil import AnvilNotFound, AnvilProcess, find_anvil, start_anvil
+from chaingate.entrypoints.dev.litecoind import (
+    LitecoindNotFound,
+    LitecoindProcess,
+    LitecoindRpcError,
+)
+from chaingate.entrypoints.dev.ltc import (
+    MINE_EVERY_SECONDS,
+    dev_json_entry,
+    ensure_ltc_wallet,
+    mine_forever,
+    networks_toml_entry,
+    pay_and_mine,
+    start_dev_litecoind,
+)
 from chaingate.entrypoints.dev.setup import (
+    DEMO_MERCHANT_MNEMONIC,
     NETWORK_NAME,
     DevState,
     ensure_demo_chain,
@@ -35,6 +51,12 @@ def add_dev_parser(commands: Any) -> None:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--state-dir", type=Path, default=Path(".chaingate"))
     dev.add_argument("--rpc-url", help="use this node instead of starting anvil")
+    dev.add_argument(
+        "--chains",
+        type=_chains,
+        default=frozenset({"eth"}),
+        help="comma-separated demo chains: eth (always), ltc (a regtest litecoind); default eth",
+    )
     dev.set_defaults(handler=_dev)
     dev_commands = dev.add_subparsers(title="dev commands")
     pay = dev_commands.add_parser("pay", help="pay an invoice from the funded dev account")
@@ -44,17 +66,27 @@ def add_dev_parser(commands: Any) -> None:
     pay.set_defaults(handler=_pay)
 
 
+def _chains(text: str) -> frozenset[str]:
+    chosen = frozenset(c.strip() for c in text.split(",") if c.strip())
+    unknown = chosen - {"eth", "ltc"}
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown chain(s): {', '.join(sorted(unknown))}")
+    return chosen | {"eth"}
+
+
 def _dev(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     default_db = f"sqlite+aiosqlite:///{state_dir / 'chaingate.db'}"
     database_url = os.environ.get("CHAINGATE_DATABASE_URL", default_db)
     node: AnvilProcess | None = None
+    ltc_node: LitecoindProcess | None = None
+    new_ltc_chain = "ltc" in args.chains and not (state_dir / "litecoind").exists()
     if args.rpc_url:
         rpc_url, ws_url = args.rpc_url, None
     else:
         state_file = state_dir / "anvil-state.json"
-        if not state_file.exists() and database_url == default_db:
+        if (not state_file.exists() or new_ltc_chain) and database_url == default_db:
             # A new chain: a database that followed the old one would see a huge "reorg".
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{state_dir / 'chaingate.db'}{suffix}").unlink(missing_ok=True)
@@ -65,22 +97,38 @@ def _dev(args: argparse.Namespace) -> int:
             return 1
         rpc_url, ws_url = node.rpc_url, node.ws_url
     try:
-        return asyncio.run(_run_dev(args, state_dir, database_url, rpc_url, ws_url))
+        if "ltc" in args.chains:
+            try:
+                ltc_node = start_dev_litecoind(state_dir)
+            except (LitecoindNotFound, RuntimeError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+        return asyncio.run(_run_dev(args, state_dir, database_url, rpc_url, ws_url, ltc_node))
     except KeyboardInterrupt:
         return 0
     finally:
+        if ltc_node is not None:
+            ltc_node.stop()
         if node is not None:
             node.stop()
 
 
 async def _run_dev(
-    args: argparse.Namespace, state_dir: Path, database_url: str, rpc_url: str, ws_url: str | None
+    args: argparse.Namespace,
+    state_dir: Path,
+    database_url: str,
+    rpc_url: str,
+    ws_url: str | None,
+    ltc_node: LitecoindProcess | None,
 ) -> int:
     previous = DevState.load(state_dir)
     chain = await ensure_demo_chain(rpc_url, previous)
     networks_file = write_networks_file(
         state_dir, rpc_url, ws_url, chain.token_contract, chain.chain_id
     )
+    if ltc_node is not None:
+        with networks_file.open("a") as toml:
+            toml.write(networks_toml_entry(ltc_node))
     settings = Settings(
         database_url=database_url,
         networks=load_networks(networks_file),
@@ -92,6 +140,8 @@ async def _run_dev(
     container = build_container(settings)
     await upgrade_to_head(container.db.engine)
     merchant = await ensure_demo_merchant(container, previous)
+    if ltc_node is not None:
+        await ensure_ltc_wallet(container, merchant.merchant_id, DEMO_MERCHANT_MNEMONIC)
     state = DevState(
         api_url=f"http://{args.host}:{args.port}",
         api_key=merchant.api_key,
@@ -102,14 +152,20 @@ async def _run_dev(
         tokens={"USDT": chain.token_contract},
         payer_address=chain.payer_address,
         payer_private_key=chain.payer_private_key,
+        ltc=dev_json_entry(ltc_node) if ltc_node is not None else None,
     )
     state.save(state_dir)
     ready = asyncio.Event()
     server = asyncio.ensure_future(serve(container, ready=ready))
-    await ready.wait()
-    if not server.done():
-        _print_next_steps(state, state_dir)
-    await server
+    miner = asyncio.ensure_future(mine_forever(ltc_node)) if ltc_node is not None else None
+    try:
+        await ready.wait()
+        if not server.done():
+            _print_next_steps(state, state_dir)
+        await server
+    finally:
+        if miner is not None:
+            miner.cancel()
     return 0
 
 
@@ -138,9 +194,22 @@ Try it:
   chaingate dev pay <invoice id>          # pays it from the funded dev account
   curl -s {state.api_url}/v1/invoices/<invoice id> -H "Authorization: Bearer {state.api_key}"
 
-Ctrl-C stops the gateway and the chain (both keep their state in {state_dir}).
+{_ltc_steps(state)}Ctrl-C stops the gateway and the chain (both keep their state in {state_dir}).
 """,
         flush=True,
+    )
+
+
+def _ltc_steps(state: DevState) -> str:
+    if state.ltc is None:
+        return ""
+    ltc = state.ltc
+    return (
+        f"Litecoin regtest: network {ltc['network']!r}, a block every {MINE_EVERY_SECONDS:g} s\n"
+        f"  node       {ltc['rpc_url']}   (user/password in dev.json, wallet {ltc['wallet']!r})\n"
+        f"  an LTC invoice: the curl above with "
+        f'\'{{"amount": "0.05", "currency": "LTC", "network": "{ltc["network"]}"}}\''
+        f", then chaingate dev pay <invoice id>\n\n"
     )
 
 
@@ -158,7 +227,14 @@ def _pay(args: argparse.Namespace) -> int:
         print(f"cannot read the invoice: {answer.status_code} {answer.text}", file=sys.stderr)
         return 1
     invoice = answer.json()
-    txid = asyncio.run(_send_payment(state, invoice, args.amount))
+    if state.ltc is not None and invoice["network"] == state.ltc["network"]:
+        try:
+            txid = pay_and_mine(state.ltc, invoice["address"], args.amount or invoice["amount_due"])
+        except (DomainError, LitecoindRpcError, httpx.HTTPError) as exc:
+            print(f"cannot pay: {exc}", file=sys.stderr)
+            return 1
+    else:
+        txid = asyncio.run(_send_payment(state, invoice, args.amount))
     print(
         f"sent {args.amount or invoice['amount_due']} {invoice['currency']} "
         f"to {invoice['address']}: {txid}"

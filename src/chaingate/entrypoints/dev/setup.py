@@ -41,6 +41,8 @@ class DevState:
     payer_address: str
     payer_private_key: str
     networks_file: str = ""
+    # With `--chains eth,ltc`: {network, rpc_url, rpc_user, rpc_password, wallet}.
+    ltc: dict[str, str] | None = None
 
     @classmethod
     def load(cls, state_dir: Path) -> DevState | None:
@@ -145,7 +147,5 @@ async def ensure_demo_merchant(container: Container, previous: DevState | None) 
     async with container.db.uow() as uow:
         merchant, api_key = await create_merchant(uow, "Demo shop", now)
     async with container.db.uow() as uow:
-        await register_wallet(
-            uow, merchant.id, network, xpub, container.derivers[network.kind], now
-        )
+        await register_wallet(uow, merchant.id, network, xpub, container.deriver(network), now)
     return DemoMerchant(merchant.id, api_key)

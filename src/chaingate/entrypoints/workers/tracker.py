@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from chaingate.domain.chain import NodeUnavailable
+from chaingate.services.mempool import follows_mempool, sync_mempool
 from chaingate.services.tracking import ReorgTooDeep, Tracker, sync_once
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ async def run_tracker(tracker: Tracker, stop: asyncio.Event) -> None:
             backoff = min(backoff * 2, 30.0)
             continue
         if outcome.at_tip:
+            if follows_mempool(tracker):
+                await _look_at_mempool(tracker)
             waiter = asyncio.ensure_future(
                 tracker.chain.wait_for_new_head(tracker.network.poll_interval_seconds)
             )
@@ -51,6 +54,16 @@ async def run_tracker(tracker: Tracker, stop: asyncio.Event) -> None:
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             for task in (waiter, stopper):
                 task.cancel()
+
+
+async def _look_at_mempool(tracker: Tracker) -> None:
+    """One mempool pass; a failure only delays unconfirmed sightings, blocks still count."""
+    try:
+        await sync_mempool(tracker)
+    except NodeUnavailable as exc:
+        log.warning("tracker %s: mempool unavailable (%s)", tracker.network.name, exc)
+    except Exception:
+        log.exception("tracker %s: mempool pass failed", tracker.network.name)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

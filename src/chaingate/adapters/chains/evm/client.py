@@ -14,7 +14,13 @@ from chaingate.adapters.chains.evm.parse import BadNodeAnswer
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, NodeEndpoint, RpcError
 from chaingate.adapters.chains.evm.scanner import scan_on_node, token_whitelist
 from chaingate.config import NetworkConfig
-from chaingate.domain.chain import BlockRef, NodeUnavailable, ScanResult
+from chaingate.domain.chain import (
+    EMPTY_MEMPOOL,
+    BlockRef,
+    MempoolView,
+    NodeUnavailable,
+    ScanResult,
+)
 from chaingate.ports import WatchLookup
 
 log = logging.getLogger(__name__)
@@ -124,6 +130,14 @@ class EvmChainClient:
         else:
             await self._heads.wait(timeout)
 
+    async def mempool(self, is_watched: WatchLookup) -> MempoolView:
+        """Always empty: EVM payments are tracked from blocks only (no RBF-style mempool view)."""
+        return EMPTY_MEMPOOL
+
+    async def fee_rate(self, target_blocks: int) -> int | None:
+        """The node's gas price in wei per gas (`eth_gasPrice`); `target_blocks` is ignored."""
+        return await self._read(_gas_price)
+
     async def close(self) -> None:
         """Stop the newHeads subscription and close our HTTP connections."""
         if self._heads is not None:
@@ -145,6 +159,10 @@ class EvmChainClient:
 
 async def _tip(node: NodeEndpoint) -> int:
     return parse.quantity(await node.call("eth_blockNumber"), "eth_blockNumber")
+
+
+async def _gas_price(node: NodeEndpoint) -> int:
+    return parse.quantity(await node.call("eth_gasPrice"), "eth_gasPrice")
 
 
 async def _block_at(node: NodeEndpoint, height: int, verify_hash: bool) -> BlockRef | None:

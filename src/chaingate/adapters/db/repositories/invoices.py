@@ -157,7 +157,9 @@ class PaymentRepository:
             await self._conn.execute(
                 select(payments)
                 .where(payments.c.invoice_id == invoice_id)
-                .order_by(payments.c.block_number, payments.c.txid, payments.c.position)
+                .order_by(
+                    payments.c.block_number.nulls_last(), payments.c.txid, payments.c.position
+                )
             )
         ).mappings()
         return [Payment(**_payment_fields(r)) for r in rows]
@@ -169,7 +171,9 @@ class PaymentRepository:
                 await self._conn.execute(
                     select(payments)
                     .where(payments.c.invoice_id.in_(invoice_ids[start : start + _CHUNK]))
-                    .order_by(payments.c.block_number, payments.c.txid, payments.c.position)
+                    .order_by(
+                        payments.c.block_number.nulls_last(), payments.c.txid, payments.c.position
+                    )
                 )
             ).mappings()
             for r in rows:
@@ -192,11 +196,26 @@ class PaymentRepository:
         return [Payment(**_payment_fields(r)) for r in rows]
 
     async def pending(self, network: str) -> list[Payment]:
+        """Mined payments still short of their confirmations."""
         rows = (
             await self._conn.execute(
                 select(payments).where(
                     payments.c.network == network,
                     payments.c.status == PaymentStatus.PENDING.value,
+                    payments.c.block_number.is_not(None),
+                )
+            )
+        ).mappings()
+        return [Payment(**_payment_fields(r)) for r in rows]
+
+    async def unmined(self, network: str) -> list[Payment]:
+        """Counted payments seen in the mempool and not (yet) in a block."""
+        rows = (
+            await self._conn.execute(
+                select(payments).where(
+                    payments.c.network == network,
+                    payments.c.status == PaymentStatus.PENDING.value,
+                    payments.c.block_number.is_(None),
                 )
             )
         ).mappings()
@@ -213,12 +232,13 @@ class PaymentRepository:
         self,
         payment_id: str,
         *,
-        block_number: int,
-        block_hash: str,
+        block_number: int | None,
+        block_hash: str | None,
         paid_at: datetime,
         at: datetime,
     ) -> None:
-        """A payment seen again in a new canonical block after its old block was orphaned."""
+        """A payment seen again (in a new canonical block, or back in the mempool: no block)
+        after it was orphaned."""
         await self._conn.execute(
             update(payments)
             .where(payments.c.id == payment_id)
@@ -289,6 +309,7 @@ def _payment_row(payment: Payment) -> dict[str, Any]:
         "confirmations": payment.confirmations,
         "status": payment.status.value,
         "reached_confirmations": payment.reached_confirmations,
+        "coinbase": payment.coinbase,
         "created_at": payment.created_at,
         "updated_at": payment.updated_at,
     }

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chaingate.adapters.db.tables import api_keys, merchants, wallets
+from chaingate.adapters.db.tables import api_keys, invoices, merchants, payments, wallets
 from chaingate.domain.errors import Conflict
 from chaingate.domain.models import ApiKey, Merchant, Wallet
 
@@ -163,6 +163,37 @@ class WalletRepository:
             .returning(wallets.c.next_index)
         )
         return int(result.scalar_one()) - 1
+
+    async def get(self, merchant_id: str, wallet_id: str) -> Wallet | None:
+        """The merchant's wallet `wallet_id`; None for another merchant's or an unknown one."""
+        row = (
+            (
+                await self._conn.execute(
+                    select(wallets).where(
+                        wallets.c.id == wallet_id, wallets.c.merchant_id == merchant_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _wallet(row)
+
+    async def set_gap_limit(self, wallet_id: str, gap_limit: int) -> None:
+        await self._conn.execute(
+            update(wallets).where(wallets.c.id == wallet_id).values(gap_limit=gap_limit)
+        )
+
+    async def highest_paid_index(self, wallet_id: str) -> int | None:
+        """The highest derivation index of the wallet whose address ever received a payment
+        (any payment row, mempool or mined), or None."""
+        query = (
+            select(func.max(invoices.c.derivation_index))
+            .select_from(invoices.join(payments, payments.c.invoice_id == invoices.c.id))
+            .where(invoices.c.wallet_id == wallet_id)
+        )
+        value = (await self._conn.execute(query)).scalar_one_or_none()
+        return None if value is None else int(value)
 
 
 def _wallet(row: RowMapping | None) -> Wallet | None:

@@ -4,26 +4,31 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from chaingate.config import NetworkConfig
 from chaingate.domain.models import Wallet
 from chaingate.entrypoints.api.deps import ContainerDep, WalletsRead, WalletsWrite
 from chaingate.entrypoints.api.idempotent import IDEMPOTENT, dumps, run_idempotent
 from chaingate.entrypoints.api.problems import problem_responses
-from chaingate.entrypoints.api.schemas import WalletCreate, WalletOut
+from chaingate.entrypoints.api.schemas import WalletCreate, WalletOut, WalletUpdate
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import resolve_network
 from chaingate.services.views import iso
-from chaingate.services.wallets import register_wallet
+from chaingate.services.wallets import change_gap_limit, register_wallet, wallet_warnings
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
 
 
-def present_wallet(wallet: Wallet) -> dict[str, Any]:
+def present_wallet(wallet: Wallet, network: NetworkConfig | None) -> dict[str, Any]:
+    warnings = [] if network is None else wallet_warnings(network, wallet)
     return {
         "id": wallet.id,
         "network": wallet.network,
         "xpub": wallet.account_key,
+        "address_type": wallet.address_type,
+        "gap_limit": wallet.gap_limit,
         "next_index": wallet.next_index,
         "created_at": iso(wallet.created_at),
+        "warnings": [{"code": w.code, "detail": w.detail} for w in warnings],
     }
 
 
@@ -37,8 +42,14 @@ def present_wallet(wallet: Wallet) -> dict[str, Any]:
 async def create(
     body: WalletCreate, request: Request, caller: WalletsWrite, container: ContainerDep
 ) -> Response:
-    """Register the watch-only account key addresses are derived from (`.../0/i`)."""
+    """Register the watch-only account key addresses are derived from (`.../0/i`).
+
+    Bitcoin-family answers carry a `gap_limit` warning: read it before using the same key in
+    a wallet app.
+    """
     network = resolve_network(container.settings, body.network)
+    address_type = container.address_type_for(network, body.xpub, body.address_type)
+    deriver = container.deriver(network, address_type)
 
     async def action(claim: Claim | None) -> tuple[int, dict[str, Any]]:
         async with container.db.uow() as uow:
@@ -47,10 +58,12 @@ async def create(
                 caller.merchant_id,
                 network,
                 body.xpub,
-                container.derivers[network.kind],
+                deriver,
                 container.clock.now(),
+                address_type=address_type,
+                gap_limit=body.gap_limit,
             )
-            view = present_wallet(wallet)
+            view = present_wallet(wallet, network)
             if claim is not None:
                 await claim.complete(uow, 201, dumps(view))
                 await uow.commit()
@@ -62,4 +75,17 @@ async def create(
 @router.get("", response_model=list[WalletOut])
 async def list_wallets(caller: WalletsRead, container: ContainerDep) -> list[dict[str, Any]]:
     async with container.db.uow() as uow:
-        return [present_wallet(w) for w in await uow.wallets.list(caller.merchant_id)]
+        return [
+            present_wallet(w, container.settings.network(w.network))
+            for w in await uow.wallets.list(caller.merchant_id)
+        ]
+
+
+@router.patch("/{wallet_id}", response_model=WalletOut, responses=problem_responses(400, 404, 413))
+async def update(
+    wallet_id: str, body: WalletUpdate, caller: WalletsWrite, container: ContainerDep
+) -> dict[str, Any]:
+    """Change the wallet's gap limit (how many unpaid addresses in a row may be handed out)."""
+    async with container.db.uow() as uow:
+        wallet = await change_gap_limit(uow, caller.merchant_id, wallet_id, body.gap_limit)
+    return present_wallet(wallet, container.settings.network(wallet.network))

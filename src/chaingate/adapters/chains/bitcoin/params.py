@@ -1,0 +1,185 @@
+"""Address and key parameters of the Bitcoin-family chains, per chain and network.
+
+A Core fork without a built-in table (Dogecoin, ...) is described in the network's
+`chain_params`; any field given there also overrides the built-in value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chaingate.config import ChainParamsConfig, NetworkConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ChainParams:
+    chain: str  # "bitcoin", "litecoin", or a configured fork
+    network: str  # "mainnet", "testnet", "signet", "regtest"
+    bech32_hrp: str
+    p2pkh_version: int
+    p2sh_version: int
+    # Accepted serialization versions of account-level extended PUBLIC keys, by BIP family.
+    xpub_versions: tuple[bytes, ...]  # plain BIP-32 (xpub / tpub / Ltub)
+    ypub_versions: tuple[bytes, ...]  # BIP-49 nested SegWit (ypub / upub / Mtub)
+    zpub_versions: tuple[bytes, ...]  # BIP-84 native SegWit (zpub / vpub)
+    uri_scheme: str  # BIP-21 scheme
+    coin_type: int  # BIP-44 coin type of the account path, for messages
+    genesis_hash: str | None  # lower-case hex as the node prints it; None: not checked
+    segwit: bool = True
+
+    @property
+    def all_public_versions(self) -> tuple[bytes, ...]:
+        return self.xpub_versions + self.ypub_versions + self.zpub_versions
+
+    def embit_network(self) -> dict[str, object]:
+        """The network dict embit's address encoders read."""
+        return {
+            "bech32": self.bech32_hrp,
+            "p2pkh": bytes([self.p2pkh_version]),
+            "p2sh": bytes([self.p2sh_version]),
+        }
+
+
+def _v(*hex_versions: str) -> tuple[bytes, ...]:
+    return tuple(bytes.fromhex(v) for v in hex_versions)
+
+
+_XPUB, _YPUB, _ZPUB = _v("0488b21e"), _v("049d7cb2"), _v("04b24746")
+_TPUB, _UPUB, _VPUB = _v("043587cf"), _v("044a5262"), _v("045f1cf6")
+
+_BITCOIN_TEST = {
+    "p2pkh_version": 0x6F,
+    "p2sh_version": 0xC4,
+    "xpub_versions": _TPUB,
+    "ypub_versions": _UPUB,
+    "zpub_versions": _VPUB,
+    "uri_scheme": "bitcoin",
+    "coin_type": 1,
+}
+# Litecoin moved P2SH to version 0x32 / 0x3a ("M..." / "Q..."); Litecoin Core exports xpub,
+# older Electrum-LTC and Trezor Ltub (BIP-44) / Mtub (BIP-49).
+_LITECOIN_TEST = {
+    "p2pkh_version": 0x6F,
+    "p2sh_version": 0x3A,
+    "xpub_versions": _TPUB + _v("0436f6e1"),  # tpub, ttub
+    "ypub_versions": _UPUB,
+    "zpub_versions": _VPUB,
+    "uri_scheme": "litecoin",
+    "coin_type": 1,
+}
+
+BUILT_IN: dict[tuple[str, str], ChainParams] = {
+    ("bitcoin", "mainnet"): ChainParams(
+        "bitcoin",
+        "mainnet",
+        bech32_hrp="bc",
+        p2pkh_version=0x00,
+        p2sh_version=0x05,
+        xpub_versions=_XPUB,
+        ypub_versions=_YPUB,
+        zpub_versions=_ZPUB,
+        uri_scheme="bitcoin",
+        coin_type=0,
+        genesis_hash="000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+    ),
+    ("bitcoin", "testnet"): ChainParams(
+        "bitcoin",
+        "testnet",
+        bech32_hrp="tb",
+        genesis_hash="000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
+        **_BITCOIN_TEST,  # type: ignore[arg-type]
+    ),
+    ("bitcoin", "signet"): ChainParams(
+        "bitcoin",
+        "signet",
+        bech32_hrp="tb",
+        genesis_hash="00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
+        **_BITCOIN_TEST,  # type: ignore[arg-type]
+    ),
+    ("bitcoin", "regtest"): ChainParams(
+        "bitcoin",
+        "regtest",
+        bech32_hrp="bcrt",
+        genesis_hash="0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+        **_BITCOIN_TEST,  # type: ignore[arg-type]
+    ),
+    ("litecoin", "mainnet"): ChainParams(
+        "litecoin",
+        "mainnet",
+        bech32_hrp="ltc",
+        p2pkh_version=0x30,
+        p2sh_version=0x32,
+        xpub_versions=_XPUB + _v("019da462"),  # xpub, Ltub
+        ypub_versions=_YPUB + _v("01b26ef6"),  # ypub, Mtub
+        zpub_versions=_ZPUB,
+        uri_scheme="litecoin",
+        coin_type=2,
+        genesis_hash="12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2",
+    ),
+    ("litecoin", "testnet"): ChainParams(
+        "litecoin",
+        "testnet",
+        bech32_hrp="tltc",
+        genesis_hash="4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0",
+        **_LITECOIN_TEST,  # type: ignore[arg-type]
+    ),
+    ("litecoin", "regtest"): ChainParams(
+        "litecoin",
+        "regtest",
+        bech32_hrp="rltc",
+        genesis_hash="530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9",
+        **_LITECOIN_TEST,  # type: ignore[arg-type]
+    ),
+}
+
+
+class UnknownChainParams(ValueError):
+    """Neither a built-in table nor complete `chain_params` describe the network."""
+
+
+def params_for(network: NetworkConfig) -> ChainParams:
+    """The parameters of a `kind = "bitcoin"` network: built-in, then `chain_params` overrides.
+
+    Raises UnknownChainParams when a field has no value from either source.
+    """
+    chain = network.chain or "bitcoin"
+    net = network.chain_network or "mainnet"
+    base = BUILT_IN.get((chain, net))
+    override = network.chain_params or ChainParamsConfig()
+    if base is None:
+        required = ["p2pkh_version", "p2sh_version", "xpub_versions"]
+        if override.segwit is not False:
+            required.append("bech32_hrp")
+        missing = [name for name in required if getattr(override, name) is None]
+        if missing:
+            raise UnknownChainParams(
+                f"{network.name}: no built-in parameters for {chain} {net}; "
+                f"chain_params needs {', '.join(missing)}"
+            )
+        base = ChainParams(
+            chain,
+            net,
+            bech32_hrp="",
+            p2pkh_version=0,
+            p2sh_version=0,
+            xpub_versions=(),
+            ypub_versions=(),
+            zpub_versions=(),
+            uri_scheme=chain,
+            coin_type=0,
+            genesis_hash=None,
+        )
+    changes: dict[str, object] = {}
+    for name in ("bech32_hrp", "p2pkh_version", "p2sh_version", "uri_scheme", "coin_type"):
+        value = getattr(override, name)
+        if value is not None:
+            changes[name] = value
+    for name in ("xpub_versions", "ypub_versions", "zpub_versions"):
+        versions = getattr(override, name)
+        if versions is not None:
+            changes[name] = _v(*versions)
+    if override.genesis_hash is not None:
+        changes["genesis_hash"] = override.genesis_hash
+    if override.segwit is not None:
+        changes["segwit"] = override.segwit
+    return replace(base, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,225 @@
+"""Read-only queries behind the merchant dashboard: search, overview figures, exports.
+
+Every query is scoped by merchant id. Amounts come back as ints; the callers sum them in
+Python because SQLite stores base units as padded strings, where SQL SUM would not be exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chaingate.adapters.db.repositories.invoices import _invoice_fields
+from chaingate.adapters.db.tables import (
+    events,
+    invoices,
+    payments,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+from chaingate.domain.invoice import PaymentStatus
+from chaingate.domain.models import Event, Invoice, Payment, WebhookAttempt, WebhookDelivery
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSearch:
+    status: str | None = None
+    network: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    query: str | None = None  # an order id, a deposit address or a txid, matched exactly
+
+
+@dataclass(frozen=True, slots=True)
+class AmountRow:
+    """One invoice's figures for the overview."""
+
+    network: str
+    asset: str
+    status: str
+    amount_due: int
+    amount_paid: int
+    day: datetime  # settled: when it settled (last update); others: when created
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    delivery: WebhookDelivery
+    endpoint_url: str
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentExportRow:
+    payment: Payment
+    order_id: str | None
+
+
+class ReportRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def search_invoices(
+        self, merchant_id: str, search: InvoiceSearch, *, before_id: str | None, limit: int
+    ) -> list[Invoice]:
+        """Newest first; `before_id` is the cursor (ids are time-ordered)."""
+        query = select(invoices).where(invoices.c.merchant_id == merchant_id)
+        if search.status:
+            query = query.where(invoices.c.status == search.status)
+        if search.network:
+            query = query.where(invoices.c.network == search.network)
+        if search.created_from is not None:
+            query = query.where(invoices.c.created_at >= search.created_from)
+        if search.created_to is not None:
+            query = query.where(invoices.c.created_at < search.created_to)
+        if search.query:
+            paid_by_tx = select(payments.c.invoice_id).where(payments.c.txid == search.query)
+            query = query.where(
+                (invoices.c.order_id == search.query)
+                | (invoices.c.address == search.query)
+                | (invoices.c.id == search.query)
+                | invoices.c.id.in_(paid_by_tx)
+            )
+        if before_id is not None:
+            query = query.where(invoices.c.id < before_id)
+        rows = (
+            await self._conn.execute(query.order_by(invoices.c.id.desc()).limit(limit))
+        ).mappings()
+        return [Invoice(**_invoice_fields(r)) for r in rows]
+
+    async def amounts_since(self, merchant_id: str, since: datetime) -> list[AmountRow]:
+        """Figures of the invoices created or settled since `since`, plus every one in progress."""
+        i = invoices.c
+        query = select(
+            i.network, i.asset, i.status, i.amount_due, i.amount_paid, i.created_at, i.updated_at
+        ).where(
+            i.merchant_id == merchant_id,
+            (i.created_at >= since) | (i.updated_at >= since) | (i.status == "processing"),
+        )
+        result = await self._conn.execute(query)
+        return [
+            AmountRow(
+                network=r.network,
+                asset=r.asset,
+                status=r.status,
+                amount_due=r.amount_due,
+                amount_paid=r.amount_paid,
+                day=r.updated_at if r.status == "settled" else r.created_at,
+            )
+            for r in result
+        ]
+
+    async def events_for_invoice(self, merchant_id: str, invoice_id: str) -> list[Event]:
+        rows = (
+            await self._conn.execute(
+                select(events)
+                .where(events.c.merchant_id == merchant_id, events.c.invoice_id == invoice_id)
+                .order_by(events.c.seq)
+            )
+        ).mappings()
+        return [Event(**r) for r in rows]
+
+    async def deliveries_for_events(
+        self, merchant_id: str, event_ids: Sequence[str]
+    ) -> list[DeliveryView]:
+        if not event_ids:
+            return []
+        d = webhook_deliveries
+        rows = (
+            await self._conn.execute(
+                select(d, webhook_endpoints.c.url, events.c.type)
+                .join(webhook_endpoints, webhook_endpoints.c.id == d.c.endpoint_id)
+                .join(events, events.c.id == d.c.event_id)
+                .where(d.c.merchant_id == merchant_id, d.c.event_id.in_(list(event_ids)))
+                .order_by(d.c.id)
+            )
+        ).mappings()
+        views = []
+        for r in rows:
+            fields = {f.name: r[f.name] for f in dataclasses.fields(WebhookDelivery)}
+            views.append(DeliveryView(WebhookDelivery(**fields), r["url"], r["type"]))
+        return views
+
+    async def attempts(self, delivery_ids: Sequence[str]) -> dict[str, list[WebhookAttempt]]:
+        grouped: dict[str, list[WebhookAttempt]] = {d: [] for d in delivery_ids}
+        if not delivery_ids:
+            return grouped
+        rows = (
+            await self._conn.execute(
+                select(webhook_attempts)
+                .where(webhook_attempts.c.delivery_id.in_(list(delivery_ids)))
+                .order_by(webhook_attempts.c.id)
+            )
+        ).mappings()
+        for r in rows:
+            grouped[r["delivery_id"]].append(WebhookAttempt(**r))
+        return grouped
+
+    async def unused_tail(self, wallet_id: str, limit: int) -> int:
+        """How many of the wallet's newest addresses in a row never received any payment."""
+        used = exists().where(payments.c.invoice_id == invoices.c.id)
+        rows = await self._conn.execute(
+            select(used.label("used"))
+            .where(invoices.c.wallet_id == wallet_id)
+            .order_by(invoices.c.derivation_index.desc())
+            .limit(limit)
+        )
+        unused = 0
+        for (was_used,) in rows:
+            if was_used:
+                break
+            unused += 1
+        return unused
+
+    async def invoice_counts(self, merchant_id: str) -> dict[str, int]:
+        rows = await self._conn.execute(
+            select(invoices.c.network, func.count())
+            .where(invoices.c.merchant_id == merchant_id)
+            .group_by(invoices.c.network)
+        )
+        return {network: int(count) for network, count in rows}
+
+    async def export_invoices(
+        self, merchant_id: str, start: datetime, end: datetime, *, after_id: str | None, limit: int
+    ) -> list[Invoice]:
+        """Invoices created in [start, end), oldest first, keyset-paged by id."""
+        query = select(invoices).where(
+            invoices.c.merchant_id == merchant_id,
+            invoices.c.created_at >= start,
+            invoices.c.created_at < end,
+        )
+        if after_id is not None:
+            query = query.where(invoices.c.id > after_id)
+        rows = (await self._conn.execute(query.order_by(invoices.c.id).limit(limit))).mappings()
+        return [Invoice(**_invoice_fields(r)) for r in rows]
+
+    async def export_payments(
+        self, merchant_id: str, start: datetime, end: datetime, *, after_id: str | None, limit: int
+    ) -> list[PaymentExportRow]:
+        """Payments first seen in [start, end) on the merchant's invoices, oldest first."""
+        query = (
+            select(payments, invoices.c.order_id)
+            .join(invoices, invoices.c.id == payments.c.invoice_id)
+            .where(
+                invoices.c.merchant_id == merchant_id,
+                payments.c.created_at >= start,
+                payments.c.created_at < end,
+            )
+        )
+        if after_id is not None:
+            query = query.where(payments.c.id > after_id)
+        rows = (await self._conn.execute(query.order_by(payments.c.id).limit(limit))).mappings()
+        names = [f.name for f in dataclasses.fields(Payment)]
+        return [
+            PaymentExportRow(
+                Payment(**{**{n: r[n] for n in names}, "status": PaymentStatus(r["status"])}),
+                r["order_id"],
+            )
+            for r in rows
+        ]

@@ -1,0 +1,131 @@
+"""Following a network's mempool: unconfirmed payments, and the ones that vanish (RBF).
+
+A mempool sighting is a payment without a block: announced, counted (0 confirmations), and
+given its block by the block tracker when mined — the same row, never a second credit. A
+counted sighting whose transaction leaves the mempool without being mined was replaced or
+double-spent: it is orphaned and its invoice re-decided.
+
+The mempool is believed only while the tracker stands on the node's tip, checked AFTER the
+snapshot: a transaction missing from a snapshot taken at our tip was not mined in a block we
+have not scanned yet. The apply step compare-and-sets the cursor (to where it stands), so a
+block scan or a second tracker that moved it in between makes this pass roll back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+
+from chaingate.domain.chain import BlockRef, MempoolView
+from chaingate.domain.invoice import PaymentStatus
+from chaingate.domain.models import ChainCursor
+from chaingate.services.invoice_state import PaymentChanges, settle_invoice_state
+from chaingate.services.tracking import Recorded, Tracker, record_transfer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolOutcome:
+    applied: bool  # False: not at the tip, or the cursor moved meanwhile; nothing changed
+    received: int = 0
+    evicted: int = 0
+
+
+def follows_mempool(tracker: Tracker) -> bool:
+    """Only Bitcoin-family networks have a mempool view worth polling."""
+    network = tracker.network
+    return network.kind == "bitcoin" and network.track_mempool
+
+
+async def sync_mempool(tracker: Tracker) -> MempoolOutcome:
+    """Look at the mempool once and apply what changed, in one transaction with its events.
+
+    Raises NodeUnavailable when the nodes do not answer usefully (state untouched).
+    """
+    network, chain = tracker.network, tracker.chain
+    async with tracker.db.uow() as uow:
+        cursor = await uow.chain.cursor(network.name)
+    if cursor is None:
+        return MempoolOutcome(applied=False)
+    watched: dict[str, str] = {}
+
+    async def is_watched(addresses: Collection[str]) -> set[str]:
+        async with tracker.db.uow() as lookup:
+            found = await lookup.invoices.watched(network.name, addresses, tracker.clock.now())
+        watched.update(found)
+        return set(found)
+
+    view = await chain.mempool(is_watched)
+    if not await _still_at(tracker, cursor):
+        return MempoolOutcome(applied=False)
+    return await _apply(tracker, cursor, view, watched)
+
+
+async def _still_at(tracker: Tracker, cursor: ChainCursor) -> bool:
+    tip = await tracker.chain.tip_height()
+    if tip != cursor.height:
+        return False
+    block = await tracker.chain.block_at(cursor.height)
+    return block is not None and block.hash == cursor.hash
+
+
+async def _apply(
+    tracker: Tracker, cursor: ChainCursor, view: MempoolView, watched: dict[str, str]
+) -> MempoolOutcome:
+    network, now = tracker.network, tracker.clock.now()
+    here = BlockRef(cursor.height, cursor.hash, "", cursor.block_timestamp)
+    present = view.txids | {t.txid for t in view.transfers}
+    async with tracker.db.uow() as uow:
+        if not await uow.chain.move_cursor(network.name, cursor, here, now):
+            return MempoolOutcome(applied=False)
+        changes: dict[str, PaymentChanges] = defaultdict(PaymentChanges)
+        evicted = 0
+        for payment in await uow.payments.unmined(network.name):
+            if payment.txid in present:
+                continue
+            # Neither mined (we stand on the tip) nor in the mempool: replaced or evicted.
+            await uow.payments.update(payment.id, status=PaymentStatus.ORPHANED, updated_at=now)
+            orphaned = replace(payment, status=PaymentStatus.ORPHANED, updated_at=now)
+            changes[payment.invoice_id].removed.append(orphaned)
+            evicted += 1
+        # The client may answer outputs it matched in an earlier pass (it parses each mempool
+        # transaction once), so resolve every address to its invoice here, not via the lookup.
+        missing = {t.to_address for t in view.transfers} - set(watched)
+        if missing:
+            watched.update(await uow.invoices.watched(network.name, missing, now))
+        received = 0
+        for transfer in view.transfers:
+            invoice_id = watched.get(transfer.to_address)
+            if invoice_id is None or transfer.block is not None:
+                continue
+            recorded = await record_transfer(
+                uow,
+                transfer,
+                invoice_id,
+                cursor.height,
+                now,
+                network.min_amount(transfer.asset),
+            )
+            if recorded is None or recorded[1] is Recorded.MINED:
+                continue
+            changes[invoice_id].received.append(recorded[0])
+            received += 1
+        for invoice_id, change in changes.items():
+            await settle_invoice_state(
+                uow,
+                invoice_id,
+                network=network,
+                uri_builder=tracker.uri_builder,
+                chain_time=cursor.block_timestamp,
+                now=now,
+                changes=change,
+            )
+        await uow.commit()
+    if evicted:
+        log.warning(
+            "mempool %s: %d counted payment(s) left the mempool unmined", network.name, evicted
+        )
+    return MempoolOutcome(applied=True, received=received, evicted=evicted)

@@ -1,0 +1,350 @@
+"""The payment loop on a real litecoind regtest and a real database (SQLite and PostgreSQL):
+invoice -> fresh address -> independent payer -> mempool sighting -> block -> confirmations.
+
+The payer is litecoind's own `payer` wallet (`sendtoaddress`, `bumpfee`, raw conflicting
+transactions signed by the node's wallet): nothing of ours builds the payments the tracker must
+find. The tracker is stepped by hand (`sync`: blocks to the tip; `look`: one mempool pass) so each
+assertion sees exactly what the node holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
+from chaingate.adapters.chains.bitcoin.params import params_for
+from chaingate.config import NetworkConfig
+from chaingate.services.expiry import expire_due
+from chaingate.services.mempool import MempoolOutcome, sync_mempool
+from tests.support.clock import SteerableClock
+from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, MerchantHandle, running_gateway
+from tests.support.litecoind import LitecoindNode
+
+NETWORK = "ltc-regtest"
+LTC = 10**8
+
+
+@dataclass
+class World:
+    node: LitecoindNode
+    gateway: Gateway
+    shop: MerchantHandle
+    clock: SteerableClock
+    network: NetworkConfig
+
+    async def sync(self) -> None:
+        await self.gateway.sync(NETWORK)
+
+    async def look(self) -> MempoolOutcome:
+        """Blocks to the tip, then one mempool pass (as the worker does at the tip)."""
+        await self.sync()
+        return await sync_mempool(self.gateway.tracker(NETWORK))
+
+    async def invoice(self, amount: str, **fields: Any) -> dict[str, Any]:
+        return await self.shop.invoice(amount=amount, currency="LTC", network=NETWORK, **fields)
+
+    async def fetch(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        return await self.shop.fetch(invoice["id"])
+
+    async def event_types(self, invoice: dict[str, Any]) -> list[str]:
+        return [e["type"] for e in await self.shop.events(invoice["id"])]
+
+    async def mine(self, blocks: int = 1) -> None:
+        await self.node.mine(blocks)
+
+    async def pay(self, invoice: dict[str, Any], satoshis: int) -> str:
+        txid = await self.node.pay(invoice["address"], satoshis)
+        await self.in_mempool(txid)
+        return txid
+
+    async def in_mempool(self, txid: str) -> None:
+        assert txid in await self.node.rpc("getrawmempool")
+
+
+async def _world(
+    node: LitecoindNode, database_url: str, **network_fields: Any
+) -> AsyncIterator[World]:
+    network = node.network(name=NETWORK, start_block=await node.tip(), **network_fields)
+    clock = SteerableClock(datetime.now(UTC))
+    async with running_gateway(database_url, [network], clock=clock) as gateway:
+        shop = await gateway.merchant(with_wallets=False)
+        vpub = account_key_from_mnemonic(MERCHANT_MNEMONICS[0], params_for(network))
+        answer = await shop.post("/v1/wallets", {"network": NETWORK, "xpub": vpub})
+        assert answer.status_code == 201, answer.text
+        world = World(node, gateway, shop, clock, network)
+        await world.sync()
+        yield world
+
+
+@pytest.fixture
+async def world(litecoind: LitecoindNode, clean_database_url: str) -> AsyncIterator[World]:
+    # The shared node: earlier tests may have left transactions in its mempool.
+    await litecoind.mine(1)
+    async for world in _world(litecoind, clean_database_url):
+        yield world
+
+
+@pytest.fixture
+async def isolated(
+    litecoind_isolated: LitecoindNode, clean_database_url: str
+) -> AsyncIterator[World]:
+    async for world in _world(litecoind_isolated, clean_database_url):
+        yield world
+
+
+async def test_exact_payment_seen_in_mempool_then_confirmed(world: World) -> None:
+    invoice = await world.invoice("0.5", required_confirmations=2)
+    assert invoice["payment_uri"].startswith(f"litecoin:{invoice['address']}?amount=0.5")
+    txid = await world.pay(invoice, LTC // 2)
+
+    assert (await world.look()).received == 1
+    seen = await world.fetch(invoice)
+    assert (seen["status"], seen["amount_paid"], seen["amount_due"]) == ("processing", "0.5", "0")
+    [payment] = seen["payments"]
+    assert payment["txid"] == txid and payment["log_index"] is None
+    assert (payment["block_number"], payment["confirmations"], payment["status"]) == (
+        None,
+        0,
+        "pending",
+    )
+    raw = await world.node.rpc("getrawtransaction", txid, True)
+    paid_vout = next(
+        o["n"] for o in raw["vout"] if invoice["address"] in o["scriptPubKey"].get("addresses", [])
+    )
+    assert payment["output"] == str(paid_vout)
+
+    await world.mine(1)
+    assert (await world.look()).received == 0
+    mined = await world.fetch(invoice)
+    [same] = mined["payments"]
+    assert same["id"] == payment["id"]
+    assert same["block_number"] == await world.node.tip() and same["confirmations"] == 1
+    assert mined["status"] == "processing"
+    await world.mine(1)
+    await world.look()
+    settled = await world.fetch(invoice)
+    assert (settled["status"], settled["additional_status"]) == ("settled", "none")
+    assert settled["payments"][0]["status"] == "confirmed"
+    assert await world.event_types(invoice) == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+
+
+async def test_two_partial_payments_add_up(world: World) -> None:
+    invoice = await world.invoice("0.5")
+    await world.pay(invoice, 30_000_000)
+    await world.look()
+    partial = await world.fetch(invoice)
+    assert (partial["status"], partial["additional_status"]) == ("new", "underpaid")
+    assert (partial["amount_paid"], partial["amount_due"]) == ("0.3", "0.2")
+    assert "amount=0.2" in partial["payment_uri"]  # the QR asks for what is left
+
+    await world.mine(1)
+    await world.pay(invoice, 20_000_000)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "processing"
+    await world.mine(1)
+    await world.look()
+    done = await world.fetch(invoice)
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "settled",
+        "none",
+        "0.5",
+    )
+    assert sorted(p["amount"] for p in done["payments"]) == ["0.2", "0.3"]
+    assert (await world.event_types(invoice)).count("invoice.payment_received") == 2
+
+
+async def test_overpayment_settles_as_overpaid(world: World) -> None:
+    invoice = await world.invoice("0.5")
+    await world.pay(invoice, 60_000_000)
+    await world.mine(1)
+    await world.look()  # mined before the tracker looked at the mempool: found in the block
+    done = await world.fetch(invoice)
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "settled",
+        "overpaid",
+        "0.6",
+    )
+    assert done["payments"][0]["block_number"] == await world.node.tip()
+
+
+async def test_rbf_bump_replaces_the_paying_transaction(world: World) -> None:
+    invoice = await world.invoice("0.5")
+    original = await world.pay(invoice, LTC // 2)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "processing"
+
+    bumped = (await world.node.rpc("bumpfee", original, wallet="payer"))["txid"]
+    mempool = await world.node.rpc("getrawmempool")
+    assert bumped in mempool and original not in mempool
+    outcome = await world.look()
+    assert (outcome.received, outcome.evicted) == (1, 1)
+    state = await world.fetch(invoice)
+    assert (state["status"], state["amount_paid"]) == ("processing", "0.5")
+    assert {p["txid"]: p["status"] for p in state["payments"]} == {
+        original: "orphaned",
+        bumped: "pending",
+    }
+
+    await world.mine(1)
+    await world.look()
+    done = await world.fetch(invoice)
+    assert (done["status"], done["amount_paid"]) == ("settled", "0.5")
+    events = await world.event_types(invoice)
+    assert events.count("invoice.payment_received") == 2
+    assert events.count("invoice.payment_removed") == 1
+    assert "invoice.reopened" not in events
+
+
+async def test_double_spend_to_another_address_reopens_the_invoice(world: World) -> None:
+    invoice = await world.invoice("0.5")
+    original = await world.pay(invoice, LTC // 2)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "processing"
+
+    # The payer signs a conflicting transaction: the same inputs, paying itself, a higher fee.
+    spent = (await world.node.rpc("getrawtransaction", original, True))["vin"]
+    inputs = [{"txid": i["txid"], "vout": i["vout"]} for i in spent]
+    elsewhere = await world.node.new_address("payer")
+    draft = await world.node.rpc("createrawtransaction", inputs, {elsewhere: "0.5"})
+    funded = await world.node.rpc("fundrawtransaction", draft, {"feeRate": "0.001"}, wallet="payer")
+    signed = await world.node.rpc("signrawtransactionwithwallet", funded["hex"], wallet="payer")
+    conflict = await world.node.rpc("sendrawtransaction", signed["hex"])
+    mempool = await world.node.rpc("getrawmempool")
+    assert conflict in mempool and original not in mempool
+
+    outcome = await world.look()
+    assert (outcome.received, outcome.evicted) == (0, 1)
+    state = await world.fetch(invoice)
+    assert (state["status"], state["amount_paid"]) == ("new", "0")
+    assert (await world.event_types(invoice))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.reopened",
+    ]
+    await world.mine(1)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "new"
+
+
+async def test_payment_after_expiry_is_paid_late(isolated: World) -> None:
+    world = isolated
+    invoice = await world.invoice("0.5", expires_in=60)
+    later = world.clock.advance(120)
+    # The node's clock moves too, so its next block is stamped after the expiry.
+    await world.node.rpc("setmocktime", int(later.timestamp()))
+    await world.pay(invoice, LTC // 2)
+    await world.look()
+    seen = await world.fetch(invoice)
+    assert (seen["status"], seen["additional_status"]) == ("expired", "paid_late")
+    await world.mine(1)
+    await world.look()
+    uri = world.gateway.container.uri_builder(world.network)
+    assert await expire_due(world.gateway.container.db, world.network, world.clock, uri) == 0
+    done = await world.fetch(invoice)
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "expired",
+        "paid_late",
+        "0.5",
+    )
+    assert done["payments"][0]["confirmations"] == 1
+    assert (await world.event_types(invoice))[-1] == "invoice.expired"
+
+
+async def test_reorg_removes_a_confirmed_payment_and_reconsiderblock_restores_it(
+    isolated: World,
+) -> None:
+    world, node = isolated, isolated.node
+    invoice = await world.invoice("0.5", required_confirmations=2)
+    txid = await world.pay(invoice, LTC // 2)
+    [paying_block] = await node.mine(1)
+    await world.look()
+    assert (await world.fetch(invoice))["payments"][0]["confirmations"] == 1
+
+    # The paying block leaves the chain; a longer branch without the payment replaces it.
+    await node.rpc("invalidateblock", paying_block)
+    assert txid in await node.rpc("getrawmempool")  # back in the mempool
+    outcome = await world.look()
+    assert not outcome.applied  # the node is below our cursor: nothing to believe yet
+    # The miner leaves it out (a fee delta far below zero), as a competing miner would.
+    await node.rpc("prioritisetransaction", txid, 0, -LTC)
+    branch = await node.mine(2)
+    await node.rpc("prioritisetransaction", txid, 0, LTC)
+    assert txid in await node.rpc("getrawmempool")
+    await world.sync()
+    reopened = await world.fetch(invoice)
+    assert (reopened["status"], reopened["payments"][0]["status"]) == ("new", "orphaned")
+
+    await world.look()  # still in the mempool: the same payment counts again, unconfirmed
+    back = await world.fetch(invoice)
+    assert (back["status"], back["payments"][0]["status"]) == ("processing", "pending")
+    assert back["payments"][0]["block_number"] is None
+
+    # The original branch returns and grows longest: the payment is in its old block again.
+    await node.rpc("reconsiderblock", paying_block)
+    await node.rpc("invalidateblock", branch[0])
+    assert await node.rpc("getbestblockhash") == paying_block
+    await node.mine(2)
+    await world.look()
+    done = await world.fetch(invoice)
+    assert (done["status"], done["amount_paid"]) == ("settled", "0.5")
+    [payment] = done["payments"]
+    assert (payment["txid"], payment["confirmations"], payment["status"]) == (
+        txid,
+        3,
+        "confirmed",
+    )
+    assert await world.event_types(invoice) == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.payment_removed",
+        "invoice.reopened",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+
+
+async def test_confirmed_payment_reorged_out_makes_the_invoice_invalid(isolated: World) -> None:
+    world, node = isolated, isolated.node
+    invoice = await world.invoice("0.5", required_confirmations=1)
+    txid = await world.pay(invoice, LTC // 2)
+    [paying_block] = await node.mine(1)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "settled"
+
+    await node.rpc("invalidateblock", paying_block)
+    await node.rpc("prioritisetransaction", txid, 0, -LTC)  # a branch without the payment
+    await node.mine(2)
+    await world.sync()
+    state = await world.fetch(invoice)
+    assert (state["status"], state["payments"][0]["status"]) == ("invalid", "orphaned")
+    assert (await world.event_types(invoice))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.invalid",
+    ]
+
+
+async def test_coinbase_output_waits_for_maturity(isolated: World) -> None:
+    world, node = isolated, isolated.node
+    invoice = await world.invoice("0.001", required_confirmations=1)
+    await node.mine(1, invoice["address"])  # the block reward pays the invoice
+    await world.look()
+    seen = await world.fetch(invoice)
+    assert (seen["status"], seen["additional_status"]) == ("processing", "overpaid")
+    await node.mine(98)
+    await world.look()
+    young = await world.fetch(invoice)
+    assert young["status"] == "processing" and young["payments"][0]["confirmations"] == 99
+    await node.mine(1)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "settled"

@@ -1,0 +1,324 @@
+"""Mempool sightings, RBF evictions and coinbase maturity, decided by the services on a real
+database (SQLite and PostgreSQL) against a scripted chain.
+
+The scripted chain is a fake of the node only: it lets these tests order every race exactly
+(a transaction mined between the mempool look and the tip check, a replacement arriving in one
+snapshot). The same behaviour is proven end to end on a real litecoind in
+test_bitcoin_payment_loop.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chaingate.config import NetworkConfig
+from chaingate.domain.chain import BlockRef, MempoolView, ReorgDetected, ScanResult, Transfer
+from chaingate.ports import WatchLookup
+from chaingate.services.mempool import sync_mempool
+from chaingate.services.tracking import Tracker, sync_once
+from tests.support.clock import SteerableClock
+from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+
+COIN = 10**18  # the scripted network reuses an EVM config: 18 decimals
+
+
+def _hash(text: str) -> str:
+    return "0x" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class ScriptedChain:
+    """A chain whose blocks and mempool the test writes; answers like a ChainClient."""
+
+    start: datetime
+    blocks: list[BlockRef] = field(default_factory=list)
+    mined: dict[str, list[Transfer]] = field(default_factory=dict)  # block hash -> transfers
+    pool: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> outputs
+    mine_during_mempool_look: bool = False
+    matched: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> watched outputs
+    held: set[str] = field(default_factory=set)  # txids the miner leaves in the mempool
+    _branch: int = 0
+
+    def __post_init__(self) -> None:
+        self.blocks.append(BlockRef(0, _hash("genesis"), _hash("none"), self.start))
+        self.mined[self.blocks[0].hash] = []
+
+    def pay(self, txid: str, *outputs: tuple[str, int]) -> None:
+        self.pool[txid] = [
+            Transfer(txid, str(vout), address, "ETH", amount, None)
+            for vout, (address, amount) in enumerate(outputs)
+        ]
+
+    def mine(self, count: int = 1, *, coinbase_to: str | None = None) -> None:
+        for _ in range(count):
+            parent = self.blocks[-1]
+            number = parent.number + 1
+            ref = BlockRef(
+                number,
+                _hash(f"{self._branch}/{number}"),
+                parent.hash,
+                self.start + timedelta(seconds=number),
+            )
+            included = [txid for txid in self.pool if txid not in self.held]
+            transfers = [replace(t, block=ref) for txid in included for t in self.pool[txid]]
+            if coinbase_to is not None:
+                reward = Transfer(f"cb{number}", "0", coinbase_to, "ETH", COIN, ref, coinbase=True)
+                transfers.append(reward)
+                coinbase_to = None
+            for txid in included:
+                del self.pool[txid]
+            self.blocks.append(ref)
+            self.mined[ref.hash] = transfers
+
+    def disconnect(self, count: int) -> None:
+        """Blocks leave the chain; their transactions go back to the mempool."""
+        for _ in range(count):
+            gone = self.blocks.pop()
+            for transfer in self.mined.pop(gone.hash):
+                if not transfer.coinbase:
+                    self.pool.setdefault(transfer.txid, []).append(replace(transfer, block=None))
+        self._branch += 1
+
+    async def verify_chain(self) -> None:
+        return None
+
+    async def tip_height(self) -> int:
+        return self.blocks[-1].number
+
+    async def block_at(self, height: int) -> BlockRef | None:
+        return self.blocks[height] if 0 <= height < len(self.blocks) else None
+
+    async def scan(
+        self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup
+    ) -> ScanResult:
+        if parent is not None and self.blocks[start].parent_hash != parent.hash:
+            raise ReorgDetected(start)
+        blocks = tuple(self.blocks[start : end + 1])
+        transfers = [t for b in blocks for t in self.mined[b.hash]]
+        watched = await is_watched({t.to_address for t in transfers})
+        return ScanResult(blocks, tuple(t for t in transfers if t.to_address in watched))
+
+    async def mempool(self, is_watched: WatchLookup) -> MempoolView:
+        if self.mine_during_mempool_look:
+            self.mine()  # a block arrived just before the node answered
+        # Like the real client: each transaction is matched once, when first seen.
+        for gone in set(self.matched) - set(self.pool):
+            del self.matched[gone]
+        fresh = [t for txid, outs in self.pool.items() if txid not in self.matched for t in outs]
+        watched = await is_watched({t.to_address for t in fresh}) if fresh else set()
+        for txid, outs in self.pool.items():
+            if txid not in self.matched:
+                self.matched[txid] = [t for t in outs if t.to_address in watched]
+        transfers = tuple(t for txid in self.pool for t in self.matched[txid])
+        return MempoolView(transfers, frozenset(self.pool))
+
+    async def fee_rate(self, target_blocks: int) -> int | None:
+        return None
+
+    async def wait_for_new_head(self, timeout: float) -> None:  # noqa: ASYNC109
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class World:
+    gateway: Gateway
+    shop: MerchantHandle
+    chain: ScriptedChain
+    tracker: Tracker
+
+    async def sync(self) -> None:
+        while not (await sync_once(self.tracker)).at_tip:
+            pass
+
+    async def look(self) -> bool:
+        return (await sync_mempool(self.tracker)).applied
+
+    async def invoice(self, amount: str = "1", **fields: Any) -> dict[str, Any]:
+        return await self.shop.invoice(amount=amount, currency="ETH", network="scripted", **fields)
+
+    async def state(self, invoice_id: object) -> dict[str, Any]:
+        return await self.shop.fetch(str(invoice_id))
+
+    async def events(self, invoice_id: object) -> list[str]:
+        return [e["type"] for e in await self.shop.events(str(invoice_id))]
+
+
+@pytest.fixture
+async def world(clean_database_url: str) -> AsyncIterator[World]:
+    start = datetime.now(UTC).replace(microsecond=0)
+    network = NetworkConfig(
+        name="scripted",
+        chain_id=999_001,
+        rpc_urls=["http://127.0.0.1:9"],
+        required_confirmations=2,
+        start_block=0,
+    )
+    clock = SteerableClock(start)
+    chain = ScriptedChain(start)
+    async with running_gateway(clean_database_url, [network], clock=clock) as gateway:
+        shop = await gateway.merchant()
+        tracker = Tracker(
+            gateway.container.db, chain, network, clock, gateway.container.uri_builder(network)
+        )
+        world = World(gateway, shop, chain, tracker)
+        await world.sync()
+        yield world
+
+
+async def test_mempool_sighting_then_mined_is_one_payment(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    seen = await world.state(invoice["id"])
+    assert seen["status"] == "processing"
+    [payment] = seen["payments"]
+    assert (payment["block_number"], payment["confirmations"], payment["status"]) == (
+        None,
+        0,
+        "pending",
+    )
+    assert await world.look()  # the same snapshot again: nothing new
+    world.chain.mine()
+    await world.sync()
+    mined = await world.state(invoice["id"])
+    [again] = mined["payments"]
+    assert again["id"] == payment["id"]
+    assert (again["block_number"], again["confirmations"]) == (world.chain.blocks[-1].number, 1)
+    assert mined["status"] == "processing" and mined["amount_paid"] == "1"
+    world.chain.mine()
+    await world.sync()
+    assert (await world.state(invoice["id"]))["status"] == "settled"
+    assert await world.look()
+    assert await world.events(invoice["id"]) == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+
+
+async def test_mempool_is_ignored_while_behind_the_tip(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.mine()  # the tracker has not seen this block
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert not await world.look()
+    assert (await world.state(invoice["id"]))["payments"] == []
+    await world.sync()
+    assert await world.look()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+
+
+async def test_sighting_from_a_look_that_was_not_applied_counts_later(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine_during_mempool_look = True
+    world.chain.held.add("tx1")  # the miner leaves it out
+    assert not await world.look()  # a block arrived: the look is thrown away...
+    world.chain.mine_during_mempool_look = False
+    await world.sync()
+    # ...but the chain client already matched tx1; the next look must still credit it.
+    assert await world.look()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+
+
+async def test_mined_between_look_and_tip_check_is_not_an_eviction(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    world.chain.pay("tx2", ("0x" + "11" * 20, COIN))
+    world.chain.mine_during_mempool_look = True  # tx1 leaves the mempool into a block
+    assert not await world.look()
+    world.chain.mine_during_mempool_look = False
+    state = await world.state(invoice["id"])
+    assert [p["status"] for p in state["payments"]] == ["pending"]
+    await world.sync()
+    state = await world.state(invoice["id"])
+    assert state["status"] == "processing"
+    assert [p["block_number"] for p in state["payments"]] == [world.chain.blocks[-1].number]
+
+
+async def test_rbf_replacement_to_the_same_address_keeps_the_invoice_processing(
+    world: World,
+) -> None:
+    invoice = await world.invoice("1")
+    address = str(invoice["address"])
+    world.chain.pay("tx1", (address, COIN), ("0x" + "22" * 20, 5))
+    assert await world.look()
+    del world.chain.pool["tx1"]
+    world.chain.pay("tx1-bumped", ("0x" + "22" * 20, 4), (address, COIN))
+    assert await world.look()
+    state = await world.state(invoice["id"])
+    assert state["status"] == "processing" and state["amount_paid"] == "1"
+    statuses = {p["txid"]: p["status"] for p in state["payments"]}
+    assert statuses == {"tx1": "orphaned", "tx1-bumped": "pending"}
+    world.chain.mine(2)
+    await world.sync()
+    assert (await world.state(invoice["id"]))["status"] == "settled"
+    events = await world.events(invoice["id"])
+    assert events[:3] == ["invoice.created", "invoice.payment_received", "invoice.processing"]
+    # One transaction: the replacement's sighting and the original's removal, no reopening.
+    assert sorted(events[3:5]) == ["invoice.payment_received", "invoice.payment_removed"]
+    assert events[5:] == ["invoice.settled"]
+
+
+async def test_double_spend_elsewhere_reopens_the_invoice(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    del world.chain.pool["tx1"]
+    world.chain.pay("tx1-conflict", ("0x" + "33" * 20, COIN))
+    assert await world.look()
+    state = await world.state(invoice["id"])
+    assert (state["status"], state["amount_paid"]) == ("new", "0")
+    assert (await world.events(invoice["id"]))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.reopened",
+    ]
+    assert await world.look()  # nothing more to say
+    assert len(await world.events(invoice["id"])) == 5
+
+
+async def test_reorged_out_payment_back_in_the_mempool_then_remined(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await world.sync()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+    world.chain.disconnect(1)
+    world.chain.pool.clear()  # the new branch does not hold it, nor does the mempool yet
+    world.chain.mine(2)
+    await world.sync()
+    assert (await world.state(invoice["id"]))["status"] == "new"
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))  # rebroadcast
+    assert await world.look()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+    world.chain.mine(2)
+    await world.sync()
+    state = await world.state(invoice["id"])
+    assert state["status"] == "settled"
+    [payment] = state["payments"]
+    assert (payment["status"], payment["confirmations"]) == ("confirmed", 2)
+
+
+async def test_coinbase_output_waits_for_maturity(world: World) -> None:
+    invoice = await world.invoice("1", required_confirmations=1)
+    world.chain.mine(coinbase_to=str(invoice["address"]))
+    await world.sync()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+    world.chain.mine(98)
+    await world.sync()
+    state = await world.state(invoice["id"])
+    assert state["status"] == "processing"
+    assert state["payments"][0]["confirmations"] == 99
+    world.chain.mine(1)
+    await world.sync()
+    assert (await world.state(invoice["id"]))["status"] == "settled"
