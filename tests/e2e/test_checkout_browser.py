@@ -225,6 +225,22 @@ async def test_expired_invoice(world: World, browser: Browser) -> None:
         await expect(page.locator("#address")).to_be_hidden()
 
 
+async def test_time_up_before_the_chain_confirms_expiry(world: World, browser: Browser) -> None:
+    # Created two minutes before the browser's now (the chain's clock may run ahead of it), so
+    # its expiry is a minute in the browser's past while no block proves it yet.
+    behind = (world.clock.now() - datetime.now(UTC)).total_seconds() + 120
+    world.clock.advance(-behind)
+    invoice = await world.invoice("1", expires_in=60)
+    async with opened(browser, f"{world.base_url}/i/{invoice['id']}") as (_, page):
+        checkout = page.locator("#checkout")
+        await expect(page.locator("#countdown")).to_have_text("0:00")
+        await expect(checkout).to_have_attribute("data-timeup", "")
+        await expect(page.get_by_role("status")).to_have_text(
+            "Time is up. Please do not send a payment now."
+        )
+        assert await checkout.get_attribute("data-state") == "waiting"  # the server decides
+
+
 async def test_page_polls_when_streams_are_refused(
     anvil_isolated: AnvilNode, clean_database_url: str, browser: Browser
 ) -> None:
