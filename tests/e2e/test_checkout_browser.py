@@ -335,6 +335,15 @@ async def _pay_through_the_widget(
         frame = page.frame_locator("iframe[title='ChainGate checkout']")
         await expect(frame.get_by_role("heading", name=SHOP_NAME)).to_be_visible()
         await expect(frame.locator("#checkout")).to_have_attribute("data-live", "stream")
+        pay_button = page.get_by_role("button", name="Pay with crypto")
+        assert await pay_button.evaluate(
+            "el => el.closest('[inert]') !== null"
+        )  # modal: page inert
+        close = page.get_by_role("button", name="Close payment window")
+        await close.focus()
+        for _ in range(3):
+            await page.keyboard.press("Shift+Tab")
+            assert not await pay_button.evaluate("el => el === document.activeElement")
         if (shot := screenshot_path("checkout-widget.png")) is not None:
             await page.screenshot(path=str(shot))
 
@@ -346,7 +355,8 @@ async def _pay_through_the_widget(
 
         await page.keyboard.press("Escape")
         await expect(dialog).to_have_count(0)
-        await expect(page.get_by_role("button", name="Pay with crypto")).to_be_focused()
+        await expect(pay_button).to_be_focused()
+        assert await pay_button.evaluate("el => el.closest('[inert]') === null")
 
         # Without ?embed=1 the checkout refuses to be framed (X-Frame-Options, frame-ancestors).
         loaded = await page.evaluate_handle(

@@ -30,6 +30,7 @@
   function close() {
     if (!open) return;
     open.backdrop.parentNode.removeChild(open.backdrop);
+    open.inerted.forEach(function (el) { el.inert = false; });
     document.removeEventListener("keydown", open.onKey, true);
     if (open.returnFocus && open.returnFocus.focus) open.returnFocus.focus();
     open = null;
@@ -61,11 +62,19 @@
     dialog.appendChild(frame);
     backdrop.appendChild(dialog);
     document.body.appendChild(backdrop);
+    // Keep keyboard and screen-reader focus inside the modal: the rest of the page is inert.
+    var inerted = [];
+    Array.prototype.forEach.call(document.body.children, function (el) {
+      if (el !== backdrop && !el.inert) { el.inert = true; inerted.push(el); }
+    });
     var onKey = function (e) { if (e.key === "Escape") close(); };
     document.addEventListener("keydown", onKey, true);
     closeButton.addEventListener("click", close);
     backdrop.addEventListener("click", function (e) { if (e.target === backdrop) close(); });
-    open = { backdrop: backdrop, frame: frame, onKey: onKey, returnFocus: document.activeElement };
+    open = {
+      backdrop: backdrop, frame: frame, onKey: onKey, inerted: inerted,
+      returnFocus: document.activeElement
+    };
     frame.focus();
   }
 
