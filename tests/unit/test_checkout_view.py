@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from starlette.requests import ClientDisconnect
 
 from chaingate.adapters.chains.evm.uri import payment_uri
 from chaingate.config import NetworkConfig, TokenConfig
 from chaingate.domain.errors import DomainError
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus, PaymentStatus
 from chaingate.domain.models import Invoice, Payment
-from chaingate.entrypoints.web.checkout import StreamSlots, page_headers
+from chaingate.entrypoints.web.checkout import SlotStream, StreamSlots, page_headers
 from chaingate.services.checkout import (
     CheckoutState,
     checkout_state,
@@ -212,3 +215,23 @@ def test_only_embed_mode_may_be_framed() -> None:
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "no-referrer"
         assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+
+
+async def test_a_stream_gives_its_slot_back_even_when_it_never_started() -> None:
+    slots = StreamSlots(1)
+    assert slots.take()
+
+    async def body() -> AsyncIterator[str]:
+        yield "never sent"
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise OSError("the client is gone")  # as uvicorn's send to a closed connection
+
+    with pytest.raises(ClientDisconnect):
+        await SlotStream(body(), slots, headers={})(
+            {"type": "http", "asgi": {"spec_version": "2.4"}}, receive, send
+        )
+    assert slots.open == 0
