@@ -10,7 +10,6 @@ Set CHAINGATE_SCREENSHOTS_DIR to also write docs screenshots (checkout-*.png) th
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import re
@@ -24,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 import segno
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,8 +32,8 @@ from chaingate.services.expiry import expire_due
 from tests.support.anvil import AnvilNode
 from tests.support.clock import SteerableClock
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
-from tests.support.net import free_port
 from tests.support.payer import Payer
+from tests.support.uvicorn_server import serving
 
 pytestmark = pytest.mark.anvil
 
@@ -78,34 +76,9 @@ async def checkout_world(
     async with running_gateway(database_url, [network], clock=clock, **settings) as gateway:
         shop = await gateway.merchant(SHOP_NAME)
         await gateway.sync("anvil")
-        async with served(create_app(gateway.container)) as base_url:
+        async with serving(create_app(gateway.container)) as base_url:
             payer = Payer(node, node.accounts[1].address, [])
             yield World(node, gateway, shop, clock, base_url, payer)
-
-
-@asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """`app` served by uvicorn on a free loopback port of this event loop; yields its URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:
-        assert not serving.done(), f"uvicorn did not start on port {port}"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 def merchant_site(html: str) -> ASGIApp:
@@ -252,6 +225,22 @@ async def test_expired_invoice(world: World, browser: Browser) -> None:
         await expect(page.locator("#address")).to_be_hidden()
 
 
+async def test_time_up_before_the_chain_confirms_expiry(world: World, browser: Browser) -> None:
+    # Created two minutes before the browser's now (the chain's clock may run ahead of it), so
+    # its expiry is a minute in the browser's past while no block proves it yet.
+    behind = (world.clock.now() - datetime.now(UTC)).total_seconds() + 120
+    world.clock.advance(-behind)
+    invoice = await world.invoice("1", expires_in=60)
+    async with opened(browser, f"{world.base_url}/i/{invoice['id']}") as (_, page):
+        checkout = page.locator("#checkout")
+        await expect(page.locator("#countdown")).to_have_text("0:00")
+        await expect(checkout).to_have_attribute("data-timeup", "")
+        await expect(page.get_by_role("status")).to_have_text(
+            "Time is up. Please do not send a payment now."
+        )
+        assert await checkout.get_attribute("data-state") == "waiting"  # the server decides
+
+
 async def test_page_polls_when_streams_are_refused(
     anvil_isolated: AnvilNode, clean_database_url: str, browser: Browser
 ) -> None:
@@ -326,7 +315,7 @@ async def test_widget_opens_the_checkout_in_a_modal(world: World, browser: Brows
 <script src="{world.base_url}/static/widget.js" data-invoice="{invoice["id"]}"></script>
 </body></html>"""
     # A real second server: Chromium lets only loopback pages load scripts from loopback.
-    async with served(merchant_site(shop_page)) as shop_url:
+    async with serving(merchant_site(shop_page)) as shop_url:
         await _pay_through_the_widget(world, browser, invoice, f"{shop_url}/basket")
 
 
@@ -346,6 +335,15 @@ async def _pay_through_the_widget(
         frame = page.frame_locator("iframe[title='ChainGate checkout']")
         await expect(frame.get_by_role("heading", name=SHOP_NAME)).to_be_visible()
         await expect(frame.locator("#checkout")).to_have_attribute("data-live", "stream")
+        pay_button = page.get_by_role("button", name="Pay with crypto")
+        assert await pay_button.evaluate(
+            "el => el.closest('[inert]') !== null"
+        )  # modal: page inert
+        close = page.get_by_role("button", name="Close payment window")
+        await close.focus()
+        for _ in range(3):
+            await page.keyboard.press("Shift+Tab")
+            assert not await pay_button.evaluate("el => el === document.activeElement")
         if (shot := screenshot_path("checkout-widget.png")) is not None:
             await page.screenshot(path=str(shot))
 
@@ -357,7 +355,8 @@ async def _pay_through_the_widget(
 
         await page.keyboard.press("Escape")
         await expect(dialog).to_have_count(0)
-        await expect(page.get_by_role("button", name="Pay with crypto")).to_be_focused()
+        await expect(pay_button).to_be_focused()
+        assert await pay_button.evaluate("el => el.closest('[inert]') === null")
 
         # Without ?embed=1 the checkout refuses to be framed (X-Frame-Options, frame-ancestors).
         loaded = await page.evaluate_handle(

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import segno
 
+from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
+from chaingate.adapters.chains.bitcoin.params import BUILT_IN
 from chaingate.config import NetworkConfig
-from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, MerchantHandle, running_gateway
 
 NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 SECRET_METADATA = {"customer_email": "alice@example.org", "note": "vip-secret-note"}
@@ -201,3 +203,38 @@ async def test_dev_mode_accepts_http_redirects(gateway: Gateway) -> None:
     assert invoice["redirect_url"] == "http://127.0.0.1:3000/thanks"
     limit = "https://shop.example/" + "a" * (2000 - len("https://shop.example/"))
     assert (await new_invoice(shop, redirect_url=limit))["redirect_url"] == limit
+
+
+async def test_invoice_of_a_network_no_longer_configured_is_a_404(clean_database_url: str) -> None:
+    async with running_gateway(clean_database_url, [NETWORK]) as gateway:
+        invoice = await new_invoice(await gateway.merchant())
+    other = NetworkConfig(name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:9"])
+    async with running_gateway(clean_database_url, [other]) as gateway:
+        page = await gateway.client.get(f"/i/{invoice['id']}")
+        assert page.status_code == 404 and "Invoice not found" in page.text
+
+
+async def test_bitcoin_family_invoice_gets_a_bip21_request(clean_database_url: str) -> None:
+    litecoin = BUILT_IN[("litecoin", "regtest")]
+    ltc = NetworkConfig(
+        name="ltc",
+        kind="bitcoin",
+        chain="litecoin",
+        chain_network="regtest",
+        rpc_urls=["http://127.0.0.1:9"],
+    )
+    async with running_gateway(clean_database_url, [ltc]) as gateway:
+        shop = await gateway.merchant(with_wallets=False)
+        vpub = account_key_from_mnemonic(MERCHANT_MNEMONICS[1], litecoin, "p2wpkh")
+        assert (await shop.post("/v1/wallets", {"network": "ltc", "xpub": vpub})).status_code == 201
+        invoice = await shop.invoice(network="ltc", currency="LTC", amount="0.015")
+        page = await gateway.client.get(f"/i/{invoice['id']}")
+        qr = await gateway.client.get(f"/i/{invoice['id']}/qr.svg")
+    bip21 = f"litecoin:{invoice['address']}?amount=0.015"
+    assert page.status_code == 200
+    assert f'href="{bip21}"' in page.text
+    assert "MetaMask" not in page.text  # no EVM wallet links on a Bitcoin-family network
+    expected = io.BytesIO()
+    segno.make(bip21, error="m").save(expected, kind="svg", border=2, omitsize=True)
+    path = re.compile(rb' d="([^"]+)"')
+    assert path.findall(qr.content)[-1] == path.findall(expected.getvalue())[-1]

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import segno
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from chaingate.bootstrap import Container
 from chaingate.entrypoints.api.deps import ContainerDep
@@ -27,7 +28,7 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors "
 )
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 2.0
 STREAM_LIFETIME_SECONDS = 300.0  # then EventSource reconnects: no connection lives for ever
 
 
@@ -122,35 +123,48 @@ async def events(invoice_id: str, request: Request, container: ContainerDep) -> 
     if not slots.take():
         headers = {**page_headers(embed=False), "Retry-After": "30"}
         return JSONResponse({"state": "busy", "poll": True}, 503, headers=headers)
-    stream = _status_stream(container, checkout, request, slots)
     headers = {**page_headers(embed=False), "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    return SlotStream(_status_stream(container, checkout), slots, headers=headers)
 
 
-async def _status_stream(
-    container: Container, first: Checkout, request: Request, slots: StreamSlots
-) -> AsyncIterator[str]:
+class SlotStream(StreamingResponse):
+    """An event stream that gives its slot back however it ends, even before its first byte."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, content: AsyncIterator[str], slots: StreamSlots, headers: dict[str, str]
+    ) -> None:
+        super().__init__(content, headers=headers)
+        self.slots = slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slots.give_back()
+
+
+async def _status_stream(container: Container, first: Checkout) -> AsyncIterator[str]:
     poll = container.settings.checkout_poll_seconds
     loop = asyncio.get_running_loop()
     started = last_sent = loop.time()
-    try:
-        yield "retry: 3000\n\n"
-        checkout: Checkout | None = first
-        previous = None
-        while checkout is not None and loop.time() - started < STREAM_LIFETIME_SECONDS:
-            document = checkout.status_document()
-            if document != previous:
-                yield f"event: status\ndata: {json.dumps(document, separators=(',', ':'))}\n\n"
-                previous, last_sent = document, loop.time()
-            elif loop.time() - last_sent > KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                last_sent = loop.time()
-            if checkout.state.final or await request.is_disconnected():
-                return
-            await asyncio.sleep(poll)
-            checkout = await _checkout(container, first.invoice_id)
-    finally:
-        slots.give_back()
+    yield "retry: 3000\n\n"
+    checkout: Checkout | None = first
+    previous = None
+    while checkout is not None and loop.time() - started < STREAM_LIFETIME_SECONDS:
+        document = checkout.status_document()
+        if document != previous:
+            yield f"event: status\ndata: {json.dumps(document, separators=(',', ':'))}\n\n"
+            previous, last_sent = document, loop.time()
+        elif loop.time() - last_sent > KEEPALIVE_SECONDS:
+            # Also how a departed client is noticed: writing to it fails, the stream ends.
+            yield ": keep-alive\n\n"
+            last_sent = loop.time()
+        if checkout.state.final:
+            return
+        await asyncio.sleep(poll)
+        checkout = await _checkout(container, first.invoice_id)
 
 
 def install_checkout(app: FastAPI, container: Container) -> None:

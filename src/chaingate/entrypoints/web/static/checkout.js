@@ -16,7 +16,12 @@
   function byId(id) { return document.getElementById(id); }
   function text(id, value) { var el = byId(id); if (el && el.textContent !== value) el.textContent = value; }
 
+  var timeUp = false;
+
   function statusText(s) {
+    if (timeUp && (s.state === "waiting" || s.state === "underpaid")) {
+      return "Time is up. Please do not send a payment now.";
+    }
     switch (s.state) {
       case "waiting": return "Waiting for your payment…";
       case "underpaid": return "Partial payment received. Please pay the remaining " + s.amount_due + " " + s.asset + ".";
@@ -99,6 +104,12 @@
     var label = h > 0 ? h + ":" + String(m % 60).padStart(2, "0") + ":" + String(sec).padStart(2, "0")
                       : m + ":" + String(sec).padStart(2, "0");
     text("countdown", label);
+    if (left === 0 && !timeUp) {
+      // The gateway expires the invoice once the chain is past expiry; until then say so.
+      timeUp = true;
+      root.setAttribute("data-timeup", "");
+      text("status-text", statusText(current));
+    }
     el.setAttribute("aria-label", m + " minutes " + sec + " seconds left");
     var wrap = el.parentNode;
     if (left < 120) wrap.setAttribute("data-urgent", ""); else wrap.removeAttribute("data-urgent");

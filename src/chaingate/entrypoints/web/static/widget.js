@@ -18,7 +18,7 @@
     css.id = STYLE_ID;
     css.textContent =
       ".cg-w-backdrop{position:fixed;inset:0;z-index:2147483000;background:rgba(10,14,22,.62);display:flex;align-items:center;justify-content:center;padding:12px}" +
-      ".cg-w-dialog{position:relative;width:100%;max-width:460px;height:min(760px,calc(100vh - 24px));background:transparent;border-radius:14px;overflow:hidden;box-shadow:0 12px 48px rgba(0,0,0,.35)}" +
+      ".cg-w-dialog{position:relative;width:100%;max-width:460px;height:min(860px,calc(100vh - 24px));background:transparent;border-radius:14px;overflow:hidden;box-shadow:0 12px 48px rgba(0,0,0,.35)}" +
       ".cg-w-frame{width:100%;height:100%;border:0;display:block;background:#fff}" +
       "@media (prefers-color-scheme:dark){.cg-w-frame{background:#161b24}}" +
       ".cg-w-close{position:absolute;top:8px;right:8px;z-index:1;width:36px;height:36px;border-radius:50%;border:0;background:rgba(20,26,38,.72);color:#fff;font:20px/36px system-ui,sans-serif;cursor:pointer}" +
@@ -30,6 +30,7 @@
   function close() {
     if (!open) return;
     open.backdrop.parentNode.removeChild(open.backdrop);
+    open.inerted.forEach(function (el) { el.inert = false; });
     document.removeEventListener("keydown", open.onKey, true);
     if (open.returnFocus && open.returnFocus.focus) open.returnFocus.focus();
     open = null;
@@ -61,11 +62,19 @@
     dialog.appendChild(frame);
     backdrop.appendChild(dialog);
     document.body.appendChild(backdrop);
+    // Keep keyboard and screen-reader focus inside the modal: the rest of the page is inert.
+    var inerted = [];
+    Array.prototype.forEach.call(document.body.children, function (el) {
+      if (el !== backdrop && !el.inert) { el.inert = true; inerted.push(el); }
+    });
     var onKey = function (e) { if (e.key === "Escape") close(); };
     document.addEventListener("keydown", onKey, true);
     closeButton.addEventListener("click", close);
     backdrop.addEventListener("click", function (e) { if (e.target === backdrop) close(); });
-    open = { backdrop: backdrop, frame: frame, onKey: onKey, returnFocus: document.activeElement };
+    open = {
+      backdrop: backdrop, frame: frame, onKey: onKey, inerted: inerted,
+      returnFocus: document.activeElement
+    };
     frame.focus();
   }
 
