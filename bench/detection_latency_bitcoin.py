@@ -49,7 +49,7 @@ from chaingate.entrypoints.dev.litecoind import (
     fund_wallets,
     start_litecoind,
 )
-from chaingate.entrypoints.workers.dispatcher import IDLE_SECONDS
+from chaingate.entrypoints.workers.dispatcher import POLL_SECONDS
 
 NAME = "detection_latency_bitcoin"
 POLL_INTERVAL = 0.5
@@ -158,7 +158,7 @@ async def _run(payments: int, tmp: Path) -> dict[str, Any]:
     return {
         "payments": payments,
         "poll_interval_seconds": POLL_INTERVAL,
-        "dispatcher_idle_seconds": IDLE_SECONDS,
+        "dispatcher_poll_seconds": POLL_SECONDS,
         "gateway": latency_ms([s["gateway"] for s in samples]),
         "baseline_bare_poll": latency_ms([s["baseline"] for s in samples]),
         "detection_part": latency_ms([s["detection"] for s in samples]),
