@@ -207,9 +207,11 @@ def _out(n: int, **extra: object) -> dict[str, object]:
 
 
 def test_ismweb_outputs_are_skipped_only_on_mweb_chains() -> None:
-    tx = _verbose_tx([_out(0), _out(1, ismweb=True)])
+    # As litecoind lists a peg-in in the mempool: MWEB outputs have an output_id and no `n`.
+    mweb_out = {"ismweb": True, "output_id": "17" * 32}
+    tx = _verbose_tx([_out(0), mweb_out, _out(1), mweb_out])
     _, outputs = transaction_outputs(tx, 8, "tx", mweb=True)
-    assert [o.vout for o in outputs] == [0]
+    assert [o.vout for o in outputs] == [0, 1]
     with pytest.raises(BadNodeAnswer, match="chain without MWEB"):
         transaction_outputs(tx, 8, "tx", mweb=False)
 

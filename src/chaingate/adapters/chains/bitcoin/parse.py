@@ -159,16 +159,18 @@ def transaction_outputs(
     tx = _dict(raw_tx, what)
     txid = hash_hex(tx.get("txid"), f"{what}.txid")
     outputs: list[Output] = []
-    for position, raw_out in enumerate(_list(tx.get("vout"), f"{what}.vout")):
-        out = _dict(raw_out, f"{what}.vout[{position}]")
-        # Core lists outputs in order: `n` is the position, however many outputs there are.
-        n = integer(out.get("n"), f"{what}.vout[{position}].n")
-        if n != position:
-            raise BadNodeAnswer(f"{what}: output at position {position} is numbered {n}")
+    position = 0  # of the canonical outputs; MWEB outputs carry an output_id, no `n`
+    for index, raw_out in enumerate(_list(tx.get("vout"), f"{what}.vout")):
+        out = _dict(raw_out, f"{what}.vout[{index}]")
         if out.get("ismweb") is True:
             if not mweb:
-                raise BadNodeAnswer(f"{what}.vout[{n}]: an MWEB output on a chain without MWEB")
+                raise BadNodeAnswer(f"{what}.vout[{index}]: an MWEB output on a chain without MWEB")
             continue
+        # Core lists outputs in order: `n` is the position, however many outputs there are.
+        n = integer(out.get("n"), f"{what}.vout[{index}].n")
+        if n != position:
+            raise BadNodeAnswer(f"{what}: output at position {position} is numbered {n}")
+        position += 1
         script = out.get("scriptPubKey")
         if script is None:
             continue
