@@ -1,7 +1,8 @@
 """BitcoinChainClient: the ChainClient port for Bitcoin Core-compatible nodes.
 
 A scan reads one node's view: the hashes of the heights asked for, each block's raw 80-byte
-header (its double-SHA256 must be the hash, its parent field must link) and the verbose block,
+header (its double-SHA256 must be the hash, its proof of work valid for the chain's params,
+its parent field must link) and the verbose block,
 whose transactions must make up the header's Merkle root. Outputs are matched with ONE
 is_watched question per scan, so the cost does not depend on how many addresses are watched.
 
