@@ -127,6 +127,31 @@ def test_header_easier_than_the_pow_limit_is_refused() -> None:
         header(raw, claimed, "block", BTC_REGTEST)
 
 
+# (time, nBits, nonce) of each built-in network's genesis block (Core's CreateGenesisBlock).
+GENESIS_BLOCKS = {
+    ("bitcoin", "mainnet"): (1231006505, 0x1D00FFFF, 2083236893),
+    ("bitcoin", "testnet"): (1296688602, 0x1D00FFFF, 414098458),
+    ("bitcoin", "signet"): (1598918400, 0x1E0377AE, 52613770),
+    ("bitcoin", "regtest"): (1296688602, 0x207FFFFF, 2),
+    ("litecoin", "mainnet"): (1317972665, 0x1E0FFFF0, 2084524493),
+    ("litecoin", "testnet"): (1486949366, 0x1E0FFFF0, 293345),
+    ("litecoin", "regtest"): (1296688602, 0x207FFFFF, 0),
+}
+
+
+@pytest.mark.parametrize("chain", sorted(GENESIS_BLOCKS))
+def test_every_built_in_genesis_header_has_proof_of_work(chain: tuple[str, str]) -> None:
+    # The limits and PoW hashes of the tables admit each network's real first block.
+    time, bits, nonce = GENESIS_BLOCKS[chain]
+    merkle = GENESIS_MERKLE if chain[0] == "bitcoin" else LTC_GENESIS_HEADER[72:136]
+    prefix = bytes.fromhex(GENESIS_HEADER[:72]) + (
+        bytes.fromhex(merkle)[::-1] if chain[0] == "bitcoin" else bytes.fromhex(merkle)
+    )
+    raw = prefix + b"".join(v.to_bytes(4, "little") for v in (time, bits, nonce))
+    params = BUILT_IN[chain]
+    assert header(raw.hex(), str(params.genesis_hash), "genesis", params).timestamp == time
+
+
 def test_litecoin_proof_of_work_is_scrypt() -> None:
     assert header(LTC_GENESIS_HEADER, LTC_GENESIS_HASH, "genesis", LTC).hash == LTC_GENESIS_HASH
     # Under double-SHA256 the same header has no proof of work at all.
