@@ -197,6 +197,26 @@ async def test_mempool_view_then_mined(litecoind: LitecoindNode) -> None:
         await client.close()
 
 
+async def test_mempool_memory_is_txids_and_watched_transfers_only(
+    litecoind: LitecoindNode,
+) -> None:
+    # What the client keeps between polls grows with the mempool only by one txid per
+    # transaction; outputs are kept only where they pay a watched address.
+    address = merchant_address()
+    client = BitcoinChainClient(litecoind.network())
+    try:
+        paid = await litecoind.pay(address, 600_000)
+        other = await litecoind.pay(merchant_address(), 700_000)
+        view = await client.mempool(WatchList({address}))
+        assert {paid, other} <= view.txids
+        assert client._mempool_seen == set(view.txids)
+        assert set(client._mempool_watched) == {paid}
+        assert [t.amount for t in client._mempool_watched[paid]] == [600_000]
+    finally:
+        await client.close()
+        await litecoind.mine(1)
+
+
 async def test_fee_rate_in_sat_per_vbyte(litecoind: LitecoindNode) -> None:
     client = BitcoinChainClient(litecoind.network())
     try:
