@@ -23,6 +23,7 @@ from bench.common import (
 
 BENCHMARKS = (
     "derivation",
+    "header_pow",  # header verification per PoW hash (scrypt ~1 ms)
     "invoice_api",
     "invoice_api_scale",  # empty vs 1M stored (100k with --quick): ~5 min of a full run
     "webhook_dispatch",

@@ -50,6 +50,9 @@ class ChainParamsConfig(BaseModel):
     coin_type: int | None = Field(default=None, ge=0, lt=2**31)
     genesis_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     segwit: bool | None = None  # False for forks without SegWit (Dogecoin): P2PKH addresses
+    mweb: bool | None = None  # True for chains with Litecoin's MWEB extension blocks
+    pow_hash: Literal["sha256d", "scrypt", "none"] | None = None  # header proof of work
+    pow_limit: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # easiest target
 
     @field_validator("xpub_versions", "ypub_versions", "zpub_versions")
     @classmethod

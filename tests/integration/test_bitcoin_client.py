@@ -21,6 +21,7 @@ from chaingate.adapters.chains.bitcoin.derivation import (
     account_key_from_mnemonic,
 )
 from chaingate.adapters.chains.bitcoin.params import BUILT_IN
+from chaingate.adapters.chains.bitcoin.pow import pow_error
 from chaingate.domain.chain import NodeUnavailable
 from chaingate.ports import ChainClient
 from tests.support.chain_contract import ChainClientContract, WatchList
@@ -134,6 +135,44 @@ async def test_mweb_blocks_with_pegins_and_hogex_scan_cleanly(litecoind: Litecoi
     assert [t.amount for t in result.transfers] == [777_000]
 
 
+async def test_real_regtest_headers_carry_scrypt_proof_of_work(litecoind: LitecoindNode) -> None:
+    await litecoind.mine(3)
+    tip = await litecoind.tip()
+    for height in range(tip - 9, tip + 1):
+        block_hash = await litecoind.rpc("getblockhash", height)
+        raw = bytes.fromhex(await litecoind.rpc("getblockheader", block_hash, False))
+        assert pow_error(raw, "scrypt", PARAMS.pow_limit) is None
+        assert PARAMS.pow_hash == "scrypt"
+    client = BitcoinChainClient(litecoind.network())
+    try:
+        result = await scan_tip(client, 10, WatchList(set()))  # every header checked on the way
+    finally:
+        await client.close()
+    assert len(result.blocks) == 10
+
+
+async def test_mempool_pegins_are_skipped_on_litecoin_refused_without_mweb(
+    litecoind: LitecoindNode,
+) -> None:
+    # A peg-in waiting in the mempool lists its MWEB outputs (`ismweb`, no `n`): Litecoin's
+    # parameters skip them; a chain configured without MWEB calls that a bad answer.
+    mweb = await litecoind.rpc("getnewaddress", "", "mweb", wallet="payer")
+    await litecoind.rpc("sendtoaddress", mweb, "0.1", wallet="payer")
+    paid = merchant_address()
+    await litecoind.pay(paid, 444_000)
+    honest = BitcoinChainClient(litecoind.network())
+    denied = BitcoinChainClient(litecoind.network(chain_params={"mweb": False}))
+    try:
+        view = await honest.mempool(WatchList({paid}))
+        assert [t.amount for t in view.transfers if t.to_address == paid] == [444_000]
+        with pytest.raises(NodeUnavailable, match="MWEB"):
+            await denied.mempool(WatchList({paid}))
+    finally:
+        await honest.close()
+        await denied.close()
+        await litecoind.mine(1)
+
+
 # ----- mempool and fees ------------------------------------------------------------------
 
 
@@ -156,6 +195,26 @@ async def test_mempool_view_then_mined(litecoind: LitecoindNode) -> None:
         assert all(t.txid != txid for t in after.transfers)
     finally:
         await client.close()
+
+
+async def test_mempool_memory_is_txids_and_watched_transfers_only(
+    litecoind: LitecoindNode,
+) -> None:
+    # What the client keeps between polls grows with the mempool only by one txid per
+    # transaction; outputs are kept only where they pay a watched address.
+    address = merchant_address()
+    client = BitcoinChainClient(litecoind.network())
+    try:
+        paid = await litecoind.pay(address, 600_000)
+        other = await litecoind.pay(merchant_address(), 700_000)
+        view = await client.mempool(WatchList({address}))
+        assert {paid, other} <= view.txids
+        assert client._mempool_seen == set(view.txids)
+        assert set(client._mempool_watched) == {paid}
+        assert [t.amount for t in client._mempool_watched[paid]] == [600_000]
+    finally:
+        await client.close()
+        await litecoind.mine(1)
 
 
 async def test_fee_rate_in_sat_per_vbyte(litecoind: LitecoindNode) -> None:

@@ -82,6 +82,34 @@ def test_override_of_a_built_in_table() -> None:
     assert (params.bech32_hrp, params.p2sh_version) == ("ltc", 5)
 
 
+def test_mweb_and_proof_of_work_per_chain_and_by_override() -> None:
+    btc, ltc = params_for(network()), params_for(network(chain="litecoin"))
+    assert (btc.mweb, btc.pow_hash, btc.pow_limit) == (False, "sha256d", 2**224 - 1)
+    assert (ltc.mweb, ltc.pow_hash, ltc.pow_limit) == (True, "scrypt", 2**236 - 1)
+    regtest = params_for(network(chain="litecoin", chain_network="regtest"))
+    assert (regtest.mweb, regtest.pow_limit) == (True, 2**255 - 1)
+    doge = params_for(
+        network(
+            chain="dogecoin",
+            chain_params={
+                "p2pkh_version": 0x1E,
+                "p2sh_version": 0x16,
+                "xpub_versions": ["02facafd"],
+                "segwit": False,
+                "pow_hash": "scrypt",
+                "pow_limit": "00000" + "f" * 59,
+            },
+        )
+    )
+    assert (doge.mweb, doge.pow_hash, doge.pow_limit) == (False, "scrypt", 2**236 - 1)
+    no_mweb = params_for(network(chain="litecoin", chain_params={"mweb": False}))
+    assert not no_mweb.mweb
+    with pytest.raises(ValidationError):
+        network(chain_params={"pow_hash": "x11"})
+    with pytest.raises(ValidationError):
+        network(chain_params={"pow_limit": "7fff"})
+
+
 def test_cookie_and_password_are_exclusive() -> None:
     with pytest.raises(ValidationError, match="rpc_cookie_file"):
         network(rpc_cookie_file="/x/.cookie", rpc_user="u", rpc_password="p")

@@ -65,16 +65,22 @@ class _Reader:
         return self.take(self.varint())
 
 
+_WITNESS_FLAG, _MWEB_FLAG = 0x01, 0x08
+
+
 def parse_transaction(data: bytes) -> RawTransaction | None:
     """Txid and outputs of a serialized transaction; None for a layout we cannot hash
-    (Litecoin MWEB extension flags). Raises ValueError for bytes that are no transaction."""
+    (Litecoin's MWEB flag). Raises ValueError for bytes that are no transaction, including
+    any other extension flag."""
     reader = _Reader(data)
     version = reader.take(4)
     flag = 0
     if len(data) > 6 and data[4] == 0 and data[5] != 0:
         reader.take(2)
         flag = data[5]
-    if flag & ~1:
+    if flag & ~(_WITNESS_FLAG | _MWEB_FLAG):
+        raise ValueError(f"unknown transaction flag {flag:#04x}")
+    if flag & _MWEB_FLAG:
         return None
     body_start = reader.pos
     inputs = reader.varint()

@@ -1,7 +1,8 @@
 """BitcoinChainClient: the ChainClient port for Bitcoin Core-compatible nodes.
 
 A scan reads one node's view: the hashes of the heights asked for, each block's raw 80-byte
-header (its double-SHA256 must be the hash, its parent field must link) and the verbose block,
+header (its double-SHA256 must be the hash, its proof of work valid for the chain's params,
+its parent field must link) and the verbose block,
 whose transactions must make up the header's Merkle root. Outputs are matched with ONE
 is_watched question per scan, so the cost does not depend on how many addresses are watched.
 
@@ -73,8 +74,8 @@ class BitcoinChainClient:
         self._rpc = rpc or BitcoinRpcClient(network.rpc_urls, auth, timeout=rpc_timeout)
         self._head_poll = head_poll_seconds
         self._best_hash: str | None = None
-        # Mempool transactions already parsed: txid -> their outputs (watched or not asked yet).
-        self._mempool_seen: dict[str, tuple[parse.Output, ...]] = {}
+        # Mempool txids already parsed and matched, and the watched transfers found in them.
+        self._mempool_seen: set[str] = set()
         self._mempool_watched: dict[str, tuple[Transfer, ...]] = {}
 
     @property
@@ -121,7 +122,10 @@ class BitcoinChainClient:
             if not hashes:
                 return None
             head = parse.header(
-                await node.call("getblockheader", [hashes[0], False]), hashes[0], f"block {height}"
+                await node.call("getblockheader", [hashes[0], False]),
+                hashes[0],
+                f"block {height}",
+                self.params,
             )
             return _ref(head, height)
 
@@ -151,7 +155,7 @@ class BitcoinChainClient:
     ) -> ScanResult:
         hashes = await _hashes(node, list(range(start, end + 1)))
         heads = [
-            parse.header(raw, block_hash, f"block {start + i}")
+            parse.header(raw, block_hash, f"block {start + i}", self.params)
             for i, (raw, block_hash) in enumerate(
                 zip(
                     await node.batch([("getblockheader", [h, False]) for h in hashes]),
@@ -174,7 +178,9 @@ class BitcoinChainClient:
             chunk = linked[first : first + BLOCK_BATCH]
             bodies = await node.batch([("getblock", [h.hash, 2]) for h in chunk])
             for offset, (head, body) in enumerate(zip(chunk, bodies, strict=True)):
-                blocks.append(parse.block(body, head, start + first + offset, decimals))
+                blocks.append(
+                    parse.block(body, head, start + first + offset, decimals, mweb=self.params.mweb)
+                )
         outputs = [(b.ref, o) for b in blocks for o in b.outputs]
         transfers = await self._watched(outputs, is_watched)
         await self._check_raw(node, transfers)
@@ -234,29 +240,31 @@ class BitcoinChainClient:
 
     async def _mempool_on(self, node: NodeEndpoint, is_watched: WatchLookup) -> MempoolView:
         listed = parse_txids(await node.call("getrawmempool", [False]))
-        for gone in set(self._mempool_seen) - listed:
-            self._mempool_seen.pop(gone, None)
+        for gone in self._mempool_seen - listed:
+            self._mempool_seen.discard(gone)
             self._mempool_watched.pop(gone, None)
-        new = sorted(listed - set(self._mempool_seen))
+        new = sorted(listed - self._mempool_seen)
         fresh: list[tuple[BlockRef | None, parse.Output]] = []
-        parsed: dict[str, tuple[parse.Output, ...]] = {}
+        parsed: list[str] = []
         raw_hex: dict[str, object] = {}
         decimals = self.network.native_decimals
         for first in range(0, len(new), MEMPOOL_BATCH):
             # A tx gone since getrawmempool (mined, evicted) is skipped: the next poll tells.
             for txid, raw in await _raw_transactions(node, new[first : first + MEMPOOL_BATCH]):
-                got, outputs = parse.transaction_outputs(raw, decimals, f"mempool tx {txid}")
+                got, outputs = parse.transaction_outputs(
+                    raw, decimals, f"mempool tx {txid}", mweb=self.params.mweb
+                )
                 if got != txid:
                     raise BadNodeAnswer(f"{node.label}: asked for tx {txid}, got {got}")
-                parsed[txid] = tuple(outputs)
+                parsed.append(txid)
                 raw_hex[txid] = raw.get("hex") if isinstance(raw, dict) else None
                 fresh.extend((None, o) for o in outputs)
         found = await self._watched(fresh, is_watched)
         # The verbose answer carries the bytes: check them, no second call (nor race).
         self._verify(_claims(found), raw_hex)
         self._mempool_seen.update(parsed)
-        for txid in parsed:
-            self._mempool_watched[txid] = tuple(t for t in found if t.txid == txid)
+        for t in found:
+            self._mempool_watched[t.txid] = (*self._mempool_watched.get(t.txid, ()), t)
         transfers = tuple(t for txid in sorted(listed) for t in self._mempool_watched.get(txid, ()))
         return MempoolView(transfers=transfers, txids=frozenset(listed))
 

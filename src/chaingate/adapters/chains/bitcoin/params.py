@@ -26,6 +26,13 @@ class ChainParams:
     coin_type: int  # BIP-44 coin type of the account path, for messages
     genesis_hash: str | None  # lower-case hex as the node prints it; None: not checked
     segwit: bool = True
+    # Litecoin's MimbleWimble extension blocks: only there may a transaction carry the MWEB
+    # flag (bytes we cannot hash) or a verbose output be `ismweb`; elsewhere that is a lie.
+    mweb: bool = False
+    # Proof of work of headers: "sha256d" (Bitcoin), "scrypt" (Litecoin, Dogecoin) or "none";
+    # the target nBits encode must be no easier than pow_limit (Core's consensus.powLimit).
+    pow_hash: str = "sha256d"
+    pow_limit: int = 2**256 - 1
 
     @property
     def all_public_versions(self) -> tuple[bytes, ...]:
@@ -46,6 +53,18 @@ def _v(*hex_versions: str) -> tuple[bytes, ...]:
 
 _XPUB, _YPUB, _ZPUB = _v("0488b21e"), _v("049d7cb2"), _v("04b24746")
 _TPUB, _UPUB, _VPUB = _v("043587cf"), _v("044a5262"), _v("045f1cf6")
+
+
+def _limit(hex_digits: str) -> int:
+    return int(hex_digits.ljust(64, "f"), 16)
+
+
+# consensus.powLimit of Bitcoin Core / Litecoin Core chainparams.cpp.
+_BTC_LIMIT = _limit("00000000")
+_SIGNET_LIMIT = int("00000377ae".ljust(64, "0"), 16)
+_REGTEST_LIMIT = _limit("7f")
+_LTC_LIMIT = _limit("00000")
+_LITECOIN = {"mweb": True, "pow_hash": "scrypt"}
 
 _BITCOIN_TEST = {
     "p2pkh_version": 0x6F,
@@ -81,12 +100,14 @@ BUILT_IN: dict[tuple[str, str], ChainParams] = {
         uri_scheme="bitcoin",
         coin_type=0,
         genesis_hash="000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+        pow_limit=_BTC_LIMIT,
     ),
     ("bitcoin", "testnet"): ChainParams(
         "bitcoin",
         "testnet",
         bech32_hrp="tb",
         genesis_hash="000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
+        pow_limit=_BTC_LIMIT,
         **_BITCOIN_TEST,  # type: ignore[arg-type]
     ),
     ("bitcoin", "signet"): ChainParams(
@@ -94,6 +115,7 @@ BUILT_IN: dict[tuple[str, str], ChainParams] = {
         "signet",
         bech32_hrp="tb",
         genesis_hash="00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
+        pow_limit=_SIGNET_LIMIT,
         **_BITCOIN_TEST,  # type: ignore[arg-type]
     ),
     ("bitcoin", "regtest"): ChainParams(
@@ -101,6 +123,7 @@ BUILT_IN: dict[tuple[str, str], ChainParams] = {
         "regtest",
         bech32_hrp="bcrt",
         genesis_hash="0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+        pow_limit=_REGTEST_LIMIT,
         **_BITCOIN_TEST,  # type: ignore[arg-type]
     ),
     ("litecoin", "mainnet"): ChainParams(
@@ -115,12 +138,16 @@ BUILT_IN: dict[tuple[str, str], ChainParams] = {
         uri_scheme="litecoin",
         coin_type=2,
         genesis_hash="12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2",
+        pow_limit=_LTC_LIMIT,
+        **_LITECOIN,  # type: ignore[arg-type]
     ),
     ("litecoin", "testnet"): ChainParams(
         "litecoin",
         "testnet",
         bech32_hrp="tltc",
         genesis_hash="4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0",
+        pow_limit=_LTC_LIMIT,
+        **_LITECOIN,  # type: ignore[arg-type]
         **_LITECOIN_TEST,  # type: ignore[arg-type]
     ),
     ("litecoin", "regtest"): ChainParams(
@@ -128,6 +155,8 @@ BUILT_IN: dict[tuple[str, str], ChainParams] = {
         "regtest",
         bech32_hrp="rltc",
         genesis_hash="530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9",
+        pow_limit=_REGTEST_LIMIT,
+        **_LITECOIN,  # type: ignore[arg-type]
         **_LITECOIN_TEST,  # type: ignore[arg-type]
     ),
 }
@@ -180,6 +209,10 @@ def params_for(network: NetworkConfig) -> ChainParams:
             changes[name] = _v(*versions)
     if override.genesis_hash is not None:
         changes["genesis_hash"] = override.genesis_hash
-    if override.segwit is not None:
-        changes["segwit"] = override.segwit
+    for name in ("segwit", "mweb", "pow_hash"):
+        value = getattr(override, name)
+        if value is not None:
+            changes[name] = value
+    if override.pow_limit is not None:
+        changes["pow_limit"] = int(override.pow_limit, 16)
     return replace(base, **changes)  # type: ignore[arg-type]

@@ -2,9 +2,10 @@
 a wrong type, a malformed hash, a fractional satoshi or a header that does not hash to the
 block's hash raises BadNodeAnswer (a NodeUnavailable), never anything else.
 
-Accepts both JSON shapes of `scriptPubKey`: `address` (Core 22+) and `addresses` (older Core,
-Litecoin Core 0.21). Litecoin MWEB outputs (`ismweb`, peg-in and HogEx scripts) carry no
-address and are skipped.
+Headers must carry valid proof of work for the chain (pow.py). Accepts both JSON shapes of
+`scriptPubKey`: `address` (Core 22+) and `addresses` (older Core, Litecoin Core 0.21). Litecoin
+MWEB outputs (`ismweb`, peg-in and HogEx scripts) carry no address and are skipped, on chains
+whose parameters say they have MWEB; anywhere else an `ismweb` output is a bad answer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from chaingate.adapters.chains.bitcoin.address import (
     sha256d,
 )
 from chaingate.adapters.chains.bitcoin.params import ChainParams
+from chaingate.adapters.chains.bitcoin.pow import pow_error
 from chaingate.adapters.chains.bitcoin.rpc import BadNodeAnswer
 from chaingate.domain.chain import BlockRef
 
@@ -77,14 +79,17 @@ class Header:
     timestamp: int
 
 
-def header(raw: object, expected_hash: str, what: str) -> Header:
+def header(raw: object, expected_hash: str, what: str, params: ChainParams) -> Header:
     """Parse `getblockheader <hash> false`; raises BadNodeAnswer unless it hashes to
-    `expected_hash`."""
+    `expected_hash` and carries valid proof of work for `params`."""
     if not isinstance(raw, str) or _HEADER.fullmatch(raw) is None:
         raise BadNodeAnswer(f"{what}: expected an 80-byte hex header, got {_show(raw)}")
     data = bytes.fromhex(raw)
     if sha256d(data)[::-1].hex() != expected_hash:
         raise BadNodeAnswer(f"{what}: header does not hash to block {expected_hash}")
+    problem = pow_error(data, params.pow_hash, params.pow_limit)
+    if problem is not None:
+        raise BadNodeAnswer(f"{what}: no valid proof of work: {problem}")
     return Header(
         hash=expected_hash,
         parent_hash=data[4:36][::-1].hex(),
@@ -147,21 +152,25 @@ def output_address(script: dict[str, object], what: str) -> str | None:
 
 
 def transaction_outputs(
-    raw_tx: object, decimals: int, what: str, *, coinbase: bool = False
+    raw_tx: object, decimals: int, what: str, *, coinbase: bool = False, mweb: bool = False
 ) -> tuple[str, list[Output]]:
-    """(txid, outputs with an address) of one verbose transaction."""
+    """(txid, outputs with an address) of one verbose transaction; `mweb`: the chain has MWEB
+    outputs, which are skipped (elsewhere they are a bad answer)."""
     tx = _dict(raw_tx, what)
     txid = hash_hex(tx.get("txid"), f"{what}.txid")
     outputs: list[Output] = []
-    seen: set[int] = set()
-    for position, raw_out in enumerate(_list(tx.get("vout"), f"{what}.vout")):
-        out = _dict(raw_out, f"{what}.vout[{position}]")
-        n = integer(out.get("n"), f"{what}.vout[{position}].n", high=100_000)
-        if n in seen:
-            raise BadNodeAnswer(f"{what}: output {n} listed twice")
-        seen.add(n)
+    position = 0  # of the canonical outputs; MWEB outputs carry an output_id, no `n`
+    for index, raw_out in enumerate(_list(tx.get("vout"), f"{what}.vout")):
+        out = _dict(raw_out, f"{what}.vout[{index}]")
         if out.get("ismweb") is True:
+            if not mweb:
+                raise BadNodeAnswer(f"{what}.vout[{index}]: an MWEB output on a chain without MWEB")
             continue
+        # Core lists outputs in order: `n` is the position, however many outputs there are.
+        n = integer(out.get("n"), f"{what}.vout[{index}].n")
+        if n != position:
+            raise BadNodeAnswer(f"{what}: output at position {position} is numbered {n}")
+        position += 1
         script = out.get("scriptPubKey")
         if script is None:
             continue
@@ -172,7 +181,9 @@ def transaction_outputs(
     return txid, outputs
 
 
-def block(raw: object, head: Header, height: int, decimals: int) -> NodeBlock:
+def block(
+    raw: object, head: Header, height: int, decimals: int, *, mweb: bool = False
+) -> NodeBlock:
     """A `getblock <hash> 2` answer, checked against its verified header: same hash, parent,
     height and a Merkle root that covers exactly the listed transactions."""
     what = f"block {height}"
@@ -191,7 +202,7 @@ def block(raw: object, head: Header, height: int, decimals: int) -> NodeBlock:
     txids: list[str] = []
     for index, raw_tx in enumerate(txs):
         txid, tx_outputs = transaction_outputs(
-            raw_tx, decimals, f"{what}.tx[{index}]", coinbase=index == 0
+            raw_tx, decimals, f"{what}.tx[{index}]", coinbase=index == 0, mweb=mweb
         )
         txids.append(txid)
         outputs.extend(tx_outputs)
@@ -215,8 +226,9 @@ def check_raw_outputs(
     """Check (vout, address, amount) claims against the transaction's own bytes: the bytes must
     hash to `txid` and hold each output with that amount and the address's script.
 
-    Returns False for a layout we cannot hash (Litecoin MWEB extension); raises BadNodeAnswer
-    when the node's verbose answer and its raw transaction disagree.
+    Returns False for a layout we cannot hash (Litecoin MWEB extension), only on a chain whose
+    parameters say it has MWEB; raises BadNodeAnswer when the node's verbose answer and its raw
+    transaction disagree, or when the bytes are no transaction of this chain.
     """
     if not isinstance(raw_hex, str) or _RAW_TX.fullmatch(raw_hex) is None:
         raise BadNodeAnswer(f"tx {txid}: expected raw transaction hex")
@@ -225,6 +237,8 @@ def check_raw_outputs(
     except (ValueError, KeyError) as exc:
         raise BadNodeAnswer(f"tx {txid}: raw transaction does not parse: {exc}") from exc
     if parsed is None:
+        if not params.mweb:
+            raise BadNodeAnswer(f"tx {txid}: MWEB-flagged transaction on a chain without MWEB")
         return False
     if parsed.txid != txid:
         raise BadNodeAnswer(f"tx {txid}: raw transaction hashes to {parsed.txid}")
