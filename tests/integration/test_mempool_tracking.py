@@ -360,3 +360,23 @@ async def test_coinbase_output_waits_for_maturity(world: World) -> None:
     world.chain.mine(1)
     await world.sync()
     assert (await world.state(invoice["id"]))["status"] == "settled"
+
+
+async def test_an_orphaned_payment_does_not_use_its_address_for_the_gap_limit(
+    world: World,
+) -> None:
+    invoice = await world.invoice("1")
+    async with world.gateway.container.db.uow() as uow:
+        stored = await uow.invoices.get(str(invoice["id"]))
+        assert stored is not None
+        assert await uow.wallets.highest_paid_index(stored.wallet_id) is None
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    async with world.gateway.container.db.uow() as uow:
+        assert await uow.wallets.highest_paid_index(stored.wallet_id) == stored.derivation_index
+    del world.chain.pool["tx1"]  # double-spent elsewhere: the address received nothing
+    for _ in range(2):
+        assert await world.look()
+    assert [p["status"] for p in (await world.state(invoice["id"]))["payments"]] == ["orphaned"]
+    async with world.gateway.container.db.uow() as uow:
+        assert await uow.wallets.highest_paid_index(stored.wallet_id) is None
