@@ -21,6 +21,7 @@ import pytest
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import BlockRef, MempoolView, ReorgDetected, ScanResult, Transfer
 from chaingate.ports import WatchLookup
+from chaingate.services.expiry import expire_due
 from chaingate.services.mempool import sync_mempool
 from chaingate.services.tracking import Tracker, sync_once
 from tests.support.clock import SteerableClock
@@ -380,3 +381,102 @@ async def test_an_orphaned_payment_does_not_use_its_address_for_the_gap_limit(
     assert [p["status"] for p in (await world.state(invoice["id"]))["payments"]] == ["orphaned"]
     async with world.gateway.container.db.uow() as uow:
         assert await uow.wallets.highest_paid_index(stored.wallet_id) is None
+
+
+async def test_fee_bump_mined_before_the_mempool_pass_settles_with_the_mined_amount(
+    world: World,
+) -> None:
+    invoice = await world.invoice("1", required_confirmations=1)
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    del world.chain.pool["tx1"]  # replaced (RBF) by tx2, which is mined at once
+    world.chain.pay("tx2", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await world.sync()  # the block scan runs before the next mempool look
+    events = await world.shop.events(str(invoice["id"]))
+    [settled] = [e for e in events if e["type"] == "invoice.settled"]
+    assert (settled["data"]["amount_paid"], settled["data"]["additional_status"]) == ("1", "none")
+    state = await world.state(invoice["id"])
+    assert (state["status"], state["additional_status"], state["amount_paid"]) == (
+        "settled",
+        "none",
+        "1",
+    )
+    for _ in range(2):  # tx1 is orphaned once two looks at the tip miss it
+        assert await world.look()
+    state = await world.state(invoice["id"])
+    assert {p["txid"]: p["status"] for p in state["payments"]} == {
+        "tx1": "orphaned",
+        "tx2": "confirmed",
+    }
+    assert (state["status"], state["amount_paid"]) == ("settled", "1")
+
+
+async def test_full_payment_counted_after_expiry_is_flagged_paid_late(world: World) -> None:
+    # The domain rule on a chain whose block proved expiry: the next block, stamped earlier,
+    # pays the whole amount. The invoice stays expired, and says so in an event.
+    invoice = await world.invoice("1", expires_in=60)
+    world.chain.start += timedelta(seconds=600)
+    world.chain.mine()
+    await world.sync()
+    await expire_due(
+        world.gateway.container.db,
+        world.tracker.network,
+        world.tracker.clock,
+        world.tracker.uri_builder,
+    )
+    assert (await world.state(invoice["id"]))["status"] == "expired"
+    world.chain.start -= timedelta(seconds=600)
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await world.sync()
+    state = await world.state(invoice["id"])
+    assert (state["status"], state["additional_status"], state["amount_paid"]) == (
+        "expired",
+        "paid_late",
+        "1",
+    )
+    [received] = [
+        e
+        for e in await world.shop.events(str(invoice["id"]))
+        if e["type"] == "invoice.payment_received"
+    ]
+    assert received["data"]["additional_status"] == "paid_late"
+
+
+async def test_bitcoin_expiry_waits_for_median_time_past(world: World) -> None:
+    # A Bitcoin-family block may be stamped before its predecessor (above the median of the 11
+    # before it): one block stamped after expires_at proves nothing there.
+    tracker = replace(
+        world.tracker, network=world.tracker.network.model_copy(update={"kind": "bitcoin"})
+    )
+    invoice = await world.invoice("1", expires_in=60)
+
+    async def expire() -> int:
+        return await expire_due(tracker.db, tracker.network, tracker.clock, tracker.uri_builder)
+
+    async def sync() -> None:
+        while not (await sync_once(tracker)).at_tip:
+            pass
+
+    world.chain.mine(10)
+    world.chain.start += timedelta(seconds=600)  # a miner stamps 10 minutes ahead
+    world.chain.mine()
+    await sync()
+    assert await expire() == 0
+    assert (await world.state(invoice["id"]))["status"] == "new"
+    world.chain.start -= timedelta(seconds=600)  # the next block is stamped before expiry
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await sync()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+    # Once the median of the last 11 blocks passes expires_at, an unpaid invoice expires.
+    other = await world.invoice("1", expires_in=60)
+    world.chain.start += timedelta(seconds=120)
+    world.chain.mine(4)
+    await sync()
+    assert await expire() == 0  # with the one stamped ahead, 5 of the last 11 after expiry
+    world.chain.mine(1)
+    await sync()
+    assert await expire() == 1
+    assert (await world.state(other["id"]))["status"] == "expired"

@@ -24,6 +24,7 @@ from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import PaymentStatus, payment_status_for
 from chaingate.domain.models import ChainCursor, Payment
 from chaingate.ports import ChainClient, Clock, PaymentUriBuilder
+from chaingate.services.chain_time import passed_time
 from chaingate.services.invoice_state import PaymentChanges, settle_invoice_state
 
 log = logging.getLogger(__name__)
@@ -230,13 +231,14 @@ async def _apply(
         for payment in vanished.values():
             changes[payment.invoice_id].removed.append(payment)
         await _advance_confirmations(uow, network.name, newest.number, now, changes)
+        chain_time = await passed_time(uow, network, newest.number, newest.timestamp)
         for invoice_id, change in changes.items():
             await settle_invoice_state(
                 uow,
                 invoice_id,
                 network=network,
                 uri_builder=tracker.uri_builder,
-                chain_time=newest.timestamp,
+                chain_time=chain_time,
                 now=now,
                 changes=change,
             )
