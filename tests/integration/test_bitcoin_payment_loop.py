@@ -187,7 +187,9 @@ async def test_rbf_bump_replaces_the_paying_transaction(world: World) -> None:
     mempool = await world.node.rpc("getrawmempool")
     assert bumped in mempool and original not in mempool
     outcome = await world.look()
-    assert (outcome.received, outcome.evicted) == (1, 1)
+    assert (outcome.received, outcome.evicted) == (1, 0)  # one snapshot proves no eviction
+    outcome = await world.look()
+    assert (outcome.received, outcome.evicted) == (0, 1)
     state = await world.fetch(invoice)
     assert (state["status"], state["amount_paid"]) == ("processing", "0.5")
     assert {p["txid"]: p["status"] for p in state["payments"]} == {
@@ -203,6 +205,33 @@ async def test_rbf_bump_replaces_the_paying_transaction(world: World) -> None:
     assert events.count("invoice.payment_received") == 2
     assert events.count("invoice.payment_removed") == 1
     assert "invoice.reopened" not in events
+
+
+async def test_fee_bump_mined_before_the_mempool_pass_settles_once(world: World) -> None:
+    invoice = await world.invoice("0.5")
+    original = await world.pay(invoice, LTC // 2)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "processing"
+
+    bumped = (await world.node.rpc("bumpfee", original, wallet="payer"))["txid"]
+    await world.mine(1)  # the replacement is mined before the tracker looks at the mempool
+    await world.sync()
+    settled = [e for e in await world.shop.events(invoice["id"]) if e["type"] == "invoice.settled"]
+    assert [(e["data"]["amount_paid"], e["data"]["additional_status"]) for e in settled] == [
+        ("0.5", "none")
+    ]
+    for _ in range(2):  # the original is orphaned once two snapshots at the tip miss it
+        await world.look()
+    done = await world.fetch(invoice)
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "settled",
+        "none",
+        "0.5",
+    )
+    assert {p["txid"]: p["status"] for p in done["payments"]} == {
+        original: "orphaned",
+        bumped: "confirmed",
+    }
 
 
 async def test_double_spend_to_another_address_reopens_the_invoice(world: World) -> None:
@@ -222,6 +251,9 @@ async def test_double_spend_to_another_address_reopens_the_invoice(world: World)
     mempool = await world.node.rpc("getrawmempool")
     assert conflict in mempool and original not in mempool
 
+    outcome = await world.look()
+    assert (outcome.received, outcome.evicted) == (0, 0)  # one snapshot proves no eviction
+    assert (await world.fetch(invoice))["status"] == "processing"
     outcome = await world.look()
     assert (outcome.received, outcome.evicted) == (0, 1)
     state = await world.fetch(invoice)

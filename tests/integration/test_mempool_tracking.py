@@ -43,6 +43,8 @@ class ScriptedChain:
     mined: dict[str, list[Transfer]] = field(default_factory=dict)  # block hash -> transfers
     pool: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> outputs
     mine_during_mempool_look: bool = False
+    hidden: set[str] = field(default_factory=set)  # txids the node answering next lacks
+    loaded: bool = True  # False: the answering node is still loading its mempool
     matched: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> watched outputs
     held: set[str] = field(default_factory=set)  # txids the miner leaves in the mempool
     clock_skew: timedelta = timedelta()  # added to the timestamps of blocks mined from now on
@@ -118,8 +120,9 @@ class ScriptedChain:
         for txid, outs in self.pool.items():
             if txid not in self.matched:
                 self.matched[txid] = [t for t in outs if t.to_address in watched]
-        transfers = tuple(t for txid in self.pool for t in self.matched[txid])
-        return MempoolView(transfers, frozenset(self.pool))
+        pool = [txid for txid in self.pool if txid not in self.hidden]
+        transfers = tuple(t for txid in pool for t in self.matched[txid])
+        return MempoolView(transfers, frozenset(pool), loaded=self.loaded)
 
     async def fee_rate(self, target_blocks: int) -> int | None:
         return None
@@ -295,6 +298,13 @@ async def test_rbf_replacement_to_the_same_address_keeps_the_invoice_processing(
     del world.chain.pool["tx1"]
     world.chain.pay("tx1-bumped", ("0x" + "22" * 20, 4), (address, COIN))
     assert await world.look()
+    # One snapshot without tx1 proves nothing yet (a backup node's, a node still loading).
+    state = await world.state(invoice["id"])
+    assert {p["txid"]: p["status"] for p in state["payments"]} == {
+        "tx1": "pending",
+        "tx1-bumped": "pending",
+    }
+    assert await world.look()
     state = await world.state(invoice["id"])
     assert state["status"] == "processing" and state["amount_paid"] == "1"
     statuses = {p["txid"]: p["status"] for p in state["payments"]}
@@ -304,8 +314,8 @@ async def test_rbf_replacement_to_the_same_address_keeps_the_invoice_processing(
     assert (await world.state(invoice["id"]))["status"] == "settled"
     events = await world.events(invoice["id"])
     assert events[:3] == ["invoice.created", "invoice.payment_received", "invoice.processing"]
-    # One transaction: the replacement's sighting and the original's removal, no reopening.
-    assert sorted(events[3:5]) == ["invoice.payment_received", "invoice.payment_removed"]
+    # The replacement's sighting, then the original's removal: no reopening.
+    assert events[3:5] == ["invoice.payment_received", "invoice.payment_removed"]
     assert events[5:] == ["invoice.settled"]
 
 
@@ -315,6 +325,8 @@ async def test_double_spend_elsewhere_reopens_the_invoice(world: World) -> None:
     assert await world.look()
     del world.chain.pool["tx1"]
     world.chain.pay("tx1-conflict", ("0x" + "33" * 20, COIN))
+    assert await world.look()
+    assert (await world.state(invoice["id"]))["status"] == "processing"  # one look: not yet
     assert await world.look()
     state = await world.state(invoice["id"])
     assert (state["status"], state["amount_paid"]) == ("new", "0")
@@ -480,3 +492,32 @@ async def test_bitcoin_expiry_waits_for_median_time_past(world: World) -> None:
     await sync()
     assert await expire() == 1
     assert (await world.state(other["id"]))["status"] == "expired"
+
+
+async def test_one_snapshot_missing_a_sighting_does_not_evict_it(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    world.chain.hidden.add("tx1")  # a failover node that never received tx1 answers once
+    assert await world.look()
+    world.chain.hidden.clear()  # the primary answers again: tx1 is there
+    assert await world.look()
+    world.chain.hidden.add("tx1")  # missing again, but the run of misses was broken
+    assert await world.look()
+    state = await world.state(invoice["id"])
+    assert (state["status"], [p["status"] for p in state["payments"]]) == (
+        "processing",
+        ["pending"],
+    )
+    world.chain.loaded = False  # a node still loading its mempool proves nothing
+    for _ in range(3):
+        assert await world.look()
+    assert [p["status"] for p in (await world.state(invoice["id"]))["payments"]] == ["pending"]
+    world.chain.loaded = True  # the second loaded snapshot in a row without tx1: evicted
+    assert (await sync_mempool(world.tracker)).evicted == 1
+    state = await world.state(invoice["id"])
+    assert (state["status"], [p["status"] for p in state["payments"]]) == ("new", ["orphaned"])
+    assert (await world.events(invoice["id"]))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.reopened",
+    ]

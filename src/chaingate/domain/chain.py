@@ -68,10 +68,13 @@ class MempoolView:
     `transfers` are the watched outputs of unconfirmed transactions (each with `block=None`);
     `txids` are ALL transactions in that mempool, so a caller can tell that a transaction it
     saw before was mined, replaced (RBF) or evicted. Empty for chains without a mempool view.
+    `loaded` False: the node is still loading its mempool from disk, so a missing transaction
+    proves nothing (Core's `getmempoolinfo.loaded`).
     """
 
     transfers: tuple[Transfer, ...]
     txids: frozenset[str]
+    loaded: bool = True
 
 
 EMPTY_MEMPOOL = MempoolView(transfers=(), txids=frozenset())

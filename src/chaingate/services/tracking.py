@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
@@ -43,6 +43,9 @@ class Tracker:
     network: NetworkConfig
     clock: Clock
     uri_builder: PaymentUriBuilder
+    # Ids of unmined payments the last mempool snapshot taken at the tip did not hold (see
+    # services.mempool). In memory: a restart only delays an eviction by one poll.
+    missing_from_mempool: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
