@@ -291,6 +291,39 @@ async def test_payment_after_expiry_is_paid_late(isolated: World) -> None:
     assert (await world.event_types(invoice))[-1] == "invoice.expired"
 
 
+async def test_block_stamped_after_expiry_proves_nothing_on_its_own(isolated: World) -> None:
+    # Litecoin (like Bitcoin) accepts a block stamped before its predecessor, as long as it
+    # is above the median of the 11 before it: only that median proves expiry.
+    world = isolated
+    await world.mine(11)
+    await world.sync()
+    # Regtest mines faster than a block a second, so its stamps run ahead of the wall clock:
+    # the gateway's clock catches up with the tip, the invoice expires a minute later.
+    tip = await world.node.rpc("getblockheader", await world.node.rpc("getbestblockhash"))
+    now = max(int(world.clock.now().timestamp()), tip["time"])
+    world.clock.advance(now - world.clock.now().timestamp())
+    invoice = await world.invoice("0.5", expires_in=60)
+    uri = world.gateway.container.uri_builder(world.network)
+
+    async def expire() -> int:
+        return await expire_due(world.gateway.container.db, world.network, world.clock, uri)
+
+    await world.node.rpc("setmocktime", now + 700)  # a miner's clock 11 minutes ahead
+    await world.mine(1)
+    await world.sync()
+    assert await expire() == 0
+    await world.node.rpc("setmocktime", now + 5)  # the next miner stamps before expiry
+    txid = await world.pay(invoice, LTC // 2)
+    await world.mine(1)
+    await world.sync()
+    header = await world.node.rpc("getblockheader", await world.node.rpc("getbestblockhash"))
+    assert header["time"] < now + 60  # mined in time, after a block stamped past expiry
+    state = await world.fetch(invoice)
+    assert (state["status"], state["additional_status"]) == ("settled", "none")
+    assert [p["txid"] for p in state["payments"]] == [txid]
+    assert "invoice.expired" not in await world.event_types(invoice)
+
+
 async def test_reorg_removes_a_confirmed_payment_and_reconsiderblock_restores_it(
     isolated: World,
 ) -> None:
