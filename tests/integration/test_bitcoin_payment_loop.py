@@ -187,7 +187,9 @@ async def test_rbf_bump_replaces_the_paying_transaction(world: World) -> None:
     mempool = await world.node.rpc("getrawmempool")
     assert bumped in mempool and original not in mempool
     outcome = await world.look()
-    assert (outcome.received, outcome.evicted) == (1, 1)
+    assert (outcome.received, outcome.evicted) == (1, 0)  # one snapshot proves no eviction
+    outcome = await world.look()
+    assert (outcome.received, outcome.evicted) == (0, 1)
     state = await world.fetch(invoice)
     assert (state["status"], state["amount_paid"]) == ("processing", "0.5")
     assert {p["txid"]: p["status"] for p in state["payments"]} == {
@@ -203,6 +205,33 @@ async def test_rbf_bump_replaces_the_paying_transaction(world: World) -> None:
     assert events.count("invoice.payment_received") == 2
     assert events.count("invoice.payment_removed") == 1
     assert "invoice.reopened" not in events
+
+
+async def test_fee_bump_mined_before_the_mempool_pass_settles_once(world: World) -> None:
+    invoice = await world.invoice("0.5")
+    original = await world.pay(invoice, LTC // 2)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "processing"
+
+    bumped = (await world.node.rpc("bumpfee", original, wallet="payer"))["txid"]
+    await world.mine(1)  # the replacement is mined before the tracker looks at the mempool
+    await world.sync()
+    settled = [e for e in await world.shop.events(invoice["id"]) if e["type"] == "invoice.settled"]
+    assert [(e["data"]["amount_paid"], e["data"]["additional_status"]) for e in settled] == [
+        ("0.5", "none")
+    ]
+    for _ in range(2):  # the original is orphaned once two snapshots at the tip miss it
+        await world.look()
+    done = await world.fetch(invoice)
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "settled",
+        "none",
+        "0.5",
+    )
+    assert {p["txid"]: p["status"] for p in done["payments"]} == {
+        original: "orphaned",
+        bumped: "confirmed",
+    }
 
 
 async def test_double_spend_to_another_address_reopens_the_invoice(world: World) -> None:
@@ -222,6 +251,9 @@ async def test_double_spend_to_another_address_reopens_the_invoice(world: World)
     mempool = await world.node.rpc("getrawmempool")
     assert conflict in mempool and original not in mempool
 
+    outcome = await world.look()
+    assert (outcome.received, outcome.evicted) == (0, 0)  # one snapshot proves no eviction
+    assert (await world.fetch(invoice))["status"] == "processing"
     outcome = await world.look()
     assert (outcome.received, outcome.evicted) == (0, 1)
     state = await world.fetch(invoice)
@@ -257,6 +289,39 @@ async def test_payment_after_expiry_is_paid_late(isolated: World) -> None:
     )
     assert done["payments"][0]["confirmations"] == 1
     assert (await world.event_types(invoice))[-1] == "invoice.expired"
+
+
+async def test_block_stamped_after_expiry_proves_nothing_on_its_own(isolated: World) -> None:
+    # Litecoin (like Bitcoin) accepts a block stamped before its predecessor, as long as it
+    # is above the median of the 11 before it: only that median proves expiry.
+    world = isolated
+    await world.mine(11)
+    await world.sync()
+    # Regtest mines faster than a block a second, so its stamps run ahead of the wall clock:
+    # the gateway's clock catches up with the tip, the invoice expires a minute later.
+    tip = await world.node.rpc("getblockheader", await world.node.rpc("getbestblockhash"))
+    now = max(int(world.clock.now().timestamp()), tip["time"])
+    world.clock.advance(now - world.clock.now().timestamp())
+    invoice = await world.invoice("0.5", expires_in=60)
+    uri = world.gateway.container.uri_builder(world.network)
+
+    async def expire() -> int:
+        return await expire_due(world.gateway.container.db, world.network, world.clock, uri)
+
+    await world.node.rpc("setmocktime", now + 700)  # a miner's clock 11 minutes ahead
+    await world.mine(1)
+    await world.sync()
+    assert await expire() == 0
+    await world.node.rpc("setmocktime", now + 5)  # the next miner stamps before expiry
+    txid = await world.pay(invoice, LTC // 2)
+    await world.mine(1)
+    await world.sync()
+    header = await world.node.rpc("getblockheader", await world.node.rpc("getbestblockhash"))
+    assert header["time"] < now + 60  # mined in time, after a block stamped past expiry
+    state = await world.fetch(invoice)
+    assert (state["status"], state["additional_status"]) == ("settled", "none")
+    assert [p["txid"] for p in state["payments"]] == [txid]
+    assert "invoice.expired" not in await world.event_types(invoice)
 
 
 async def test_reorg_removes_a_confirmed_payment_and_reconsiderblock_restores_it(

@@ -21,6 +21,7 @@ import pytest
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import BlockRef, MempoolView, ReorgDetected, ScanResult, Transfer
 from chaingate.ports import WatchLookup
+from chaingate.services.expiry import expire_due
 from chaingate.services.mempool import sync_mempool
 from chaingate.services.tracking import Tracker, sync_once
 from tests.support.clock import SteerableClock
@@ -42,6 +43,8 @@ class ScriptedChain:
     mined: dict[str, list[Transfer]] = field(default_factory=dict)  # block hash -> transfers
     pool: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> outputs
     mine_during_mempool_look: bool = False
+    hidden: set[str] = field(default_factory=set)  # txids the node answering next lacks
+    loaded: bool = True  # False: the answering node is still loading its mempool
     matched: dict[str, list[Transfer]] = field(default_factory=dict)  # txid -> watched outputs
     held: set[str] = field(default_factory=set)  # txids the miner leaves in the mempool
     clock_skew: timedelta = timedelta()  # added to the timestamps of blocks mined from now on
@@ -117,8 +120,9 @@ class ScriptedChain:
         for txid, outs in self.pool.items():
             if txid not in self.matched:
                 self.matched[txid] = [t for t in outs if t.to_address in watched]
-        transfers = tuple(t for txid in self.pool for t in self.matched[txid])
-        return MempoolView(transfers, frozenset(self.pool))
+        pool = [txid for txid in self.pool if txid not in self.hidden]
+        transfers = tuple(t for txid in pool for t in self.matched[txid])
+        return MempoolView(transfers, frozenset(pool), loaded=self.loaded)
 
     async def fee_rate(self, target_blocks: int) -> int | None:
         return None
@@ -294,6 +298,13 @@ async def test_rbf_replacement_to_the_same_address_keeps_the_invoice_processing(
     del world.chain.pool["tx1"]
     world.chain.pay("tx1-bumped", ("0x" + "22" * 20, 4), (address, COIN))
     assert await world.look()
+    # One snapshot without tx1 proves nothing yet (a backup node's, a node still loading).
+    state = await world.state(invoice["id"])
+    assert {p["txid"]: p["status"] for p in state["payments"]} == {
+        "tx1": "pending",
+        "tx1-bumped": "pending",
+    }
+    assert await world.look()
     state = await world.state(invoice["id"])
     assert state["status"] == "processing" and state["amount_paid"] == "1"
     statuses = {p["txid"]: p["status"] for p in state["payments"]}
@@ -303,8 +314,8 @@ async def test_rbf_replacement_to_the_same_address_keeps_the_invoice_processing(
     assert (await world.state(invoice["id"]))["status"] == "settled"
     events = await world.events(invoice["id"])
     assert events[:3] == ["invoice.created", "invoice.payment_received", "invoice.processing"]
-    # One transaction: the replacement's sighting and the original's removal, no reopening.
-    assert sorted(events[3:5]) == ["invoice.payment_received", "invoice.payment_removed"]
+    # The replacement's sighting, then the original's removal: no reopening.
+    assert events[3:5] == ["invoice.payment_received", "invoice.payment_removed"]
     assert events[5:] == ["invoice.settled"]
 
 
@@ -314,6 +325,8 @@ async def test_double_spend_elsewhere_reopens_the_invoice(world: World) -> None:
     assert await world.look()
     del world.chain.pool["tx1"]
     world.chain.pay("tx1-conflict", ("0x" + "33" * 20, COIN))
+    assert await world.look()
+    assert (await world.state(invoice["id"]))["status"] == "processing"  # one look: not yet
     assert await world.look()
     state = await world.state(invoice["id"])
     assert (state["status"], state["amount_paid"]) == ("new", "0")
@@ -360,3 +373,151 @@ async def test_coinbase_output_waits_for_maturity(world: World) -> None:
     world.chain.mine(1)
     await world.sync()
     assert (await world.state(invoice["id"]))["status"] == "settled"
+
+
+async def test_an_orphaned_payment_does_not_use_its_address_for_the_gap_limit(
+    world: World,
+) -> None:
+    invoice = await world.invoice("1")
+    async with world.gateway.container.db.uow() as uow:
+        stored = await uow.invoices.get(str(invoice["id"]))
+        assert stored is not None
+        assert await uow.wallets.highest_paid_index(stored.wallet_id) is None
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    async with world.gateway.container.db.uow() as uow:
+        assert await uow.wallets.highest_paid_index(stored.wallet_id) == stored.derivation_index
+    del world.chain.pool["tx1"]  # double-spent elsewhere: the address received nothing
+    for _ in range(2):
+        assert await world.look()
+    assert [p["status"] for p in (await world.state(invoice["id"]))["payments"]] == ["orphaned"]
+    async with world.gateway.container.db.uow() as uow:
+        assert await uow.wallets.highest_paid_index(stored.wallet_id) is None
+
+
+async def test_fee_bump_mined_before_the_mempool_pass_settles_with_the_mined_amount(
+    world: World,
+) -> None:
+    invoice = await world.invoice("1", required_confirmations=1)
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    del world.chain.pool["tx1"]  # replaced (RBF) by tx2, which is mined at once
+    world.chain.pay("tx2", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await world.sync()  # the block scan runs before the next mempool look
+    events = await world.shop.events(str(invoice["id"]))
+    [settled] = [e for e in events if e["type"] == "invoice.settled"]
+    assert (settled["data"]["amount_paid"], settled["data"]["additional_status"]) == ("1", "none")
+    state = await world.state(invoice["id"])
+    assert (state["status"], state["additional_status"], state["amount_paid"]) == (
+        "settled",
+        "none",
+        "1",
+    )
+    for _ in range(2):  # tx1 is orphaned once two looks at the tip miss it
+        assert await world.look()
+    state = await world.state(invoice["id"])
+    assert {p["txid"]: p["status"] for p in state["payments"]} == {
+        "tx1": "orphaned",
+        "tx2": "confirmed",
+    }
+    assert (state["status"], state["amount_paid"]) == ("settled", "1")
+
+
+async def test_full_payment_counted_after_expiry_is_flagged_paid_late(world: World) -> None:
+    # The domain rule on a chain whose block proved expiry: the next block, stamped earlier,
+    # pays the whole amount. The invoice stays expired, and says so in an event.
+    invoice = await world.invoice("1", expires_in=60)
+    world.chain.start += timedelta(seconds=600)
+    world.chain.mine()
+    await world.sync()
+    await expire_due(
+        world.gateway.container.db,
+        world.tracker.network,
+        world.tracker.clock,
+        world.tracker.uri_builder,
+    )
+    assert (await world.state(invoice["id"]))["status"] == "expired"
+    world.chain.start -= timedelta(seconds=600)
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await world.sync()
+    state = await world.state(invoice["id"])
+    assert (state["status"], state["additional_status"], state["amount_paid"]) == (
+        "expired",
+        "paid_late",
+        "1",
+    )
+    [received] = [
+        e
+        for e in await world.shop.events(str(invoice["id"]))
+        if e["type"] == "invoice.payment_received"
+    ]
+    assert received["data"]["additional_status"] == "paid_late"
+
+
+async def test_bitcoin_expiry_waits_for_median_time_past(world: World) -> None:
+    # A Bitcoin-family block may be stamped before its predecessor (above the median of the 11
+    # before it): one block stamped after expires_at proves nothing there.
+    tracker = replace(
+        world.tracker, network=world.tracker.network.model_copy(update={"kind": "bitcoin"})
+    )
+    invoice = await world.invoice("1", expires_in=60)
+
+    async def expire() -> int:
+        return await expire_due(tracker.db, tracker.network, tracker.clock, tracker.uri_builder)
+
+    async def sync() -> None:
+        while not (await sync_once(tracker)).at_tip:
+            pass
+
+    world.chain.mine(10)
+    world.chain.start += timedelta(seconds=600)  # a miner stamps 10 minutes ahead
+    world.chain.mine()
+    await sync()
+    assert await expire() == 0
+    assert (await world.state(invoice["id"]))["status"] == "new"
+    world.chain.start -= timedelta(seconds=600)  # the next block is stamped before expiry
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    world.chain.mine()
+    await sync()
+    assert (await world.state(invoice["id"]))["status"] == "processing"
+    # Once the median of the last 11 blocks passes expires_at, an unpaid invoice expires.
+    other = await world.invoice("1", expires_in=60)
+    world.chain.start += timedelta(seconds=120)
+    world.chain.mine(4)
+    await sync()
+    assert await expire() == 0  # with the one stamped ahead, 5 of the last 11 after expiry
+    world.chain.mine(1)
+    await sync()
+    assert await expire() == 1
+    assert (await world.state(other["id"]))["status"] == "expired"
+
+
+async def test_one_snapshot_missing_a_sighting_does_not_evict_it(world: World) -> None:
+    invoice = await world.invoice("1")
+    world.chain.pay("tx1", (str(invoice["address"]), COIN))
+    assert await world.look()
+    world.chain.hidden.add("tx1")  # a failover node that never received tx1 answers once
+    assert await world.look()
+    world.chain.hidden.clear()  # the primary answers again: tx1 is there
+    assert await world.look()
+    world.chain.hidden.add("tx1")  # missing again, but the run of misses was broken
+    assert await world.look()
+    state = await world.state(invoice["id"])
+    assert (state["status"], [p["status"] for p in state["payments"]]) == (
+        "processing",
+        ["pending"],
+    )
+    world.chain.loaded = False  # a node still loading its mempool proves nothing
+    for _ in range(3):
+        assert await world.look()
+    assert [p["status"] for p in (await world.state(invoice["id"]))["payments"]] == ["pending"]
+    world.chain.loaded = True  # the second loaded snapshot in a row without tx1: evicted
+    assert (await sync_mempool(world.tracker)).evicted == 1
+    state = await world.state(invoice["id"])
+    assert (state["status"], [p["status"] for p in state["payments"]]) == ("new", ["orphaned"])
+    assert (await world.events(invoice["id"]))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.reopened",
+    ]

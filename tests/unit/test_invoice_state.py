@@ -32,13 +32,18 @@ def invoice(status: S = S.NEW, due: int = 1000, tolerance_bps: int = 0) -> Invoi
 
 
 def pay(
-    amount: int, status: P = P.PENDING, at: datetime = BEFORE, reached: bool | None = None
+    amount: int,
+    status: P = P.PENDING,
+    at: datetime = BEFORE,
+    reached: bool | None = None,
+    mined: bool = True,
 ) -> PaymentFacts:
     return PaymentFacts(
         amount=amount,
         status=status,
         paid_at=at,
         reached_confirmations=status is P.CONFIRMED if reached is None else reached,
+        mined=mined,
     )
 
 
@@ -128,6 +133,41 @@ def test_terminal_statuses_do_not_move_on_new_money() -> None:
     for status in (S.EXPIRED, S.INVALID):
         result = evaluate(invoice(status), [pay(1000, P.CONFIRMED)], expiry_reached=True)
         assert result.status is status
+
+
+def test_full_payment_in_time_counted_after_expiry_is_flagged_paid_late() -> None:
+    # Expired on a block stamped after expires_at; the next block (stamped earlier, legal on
+    # Bitcoin) brings the whole amount: the invoice stays expired but says so.
+    result = evaluate(invoice(S.EXPIRED), [pay(1000, at=BEFORE)], expiry_reached=False)
+    assert (result.status, result.additional_status, result.amount_paid) == (
+        S.EXPIRED,
+        A.PAID_LATE,
+        1000,
+    )
+    partial = evaluate(invoice(S.EXPIRED), [pay(400, at=BEFORE)], expiry_reached=True)
+    assert partial.additional_status is A.UNDERPAID
+
+
+def test_settled_amount_counts_mined_payments_only() -> None:
+    # A fee bump mined (and confirmed) before the mempool pass saw its original disappear.
+    original = pay(1000, mined=False)
+    result = evaluate(
+        invoice(S.PROCESSING), [original, pay(1000, P.CONFIRMED)], expiry_reached=False
+    )
+    assert (result.status, result.additional_status, result.amount_paid) == (
+        S.SETTLED,
+        A.NONE,
+        1000,
+    )
+    overpaid = evaluate(
+        invoice(S.SETTLED), [pay(1000, P.CONFIRMED), pay(300, mined=True)], expiry_reached=False
+    )
+    assert (overpaid.additional_status, overpaid.amount_paid) == (A.OVERPAID, 1300)
+
+
+def test_mempool_sightings_make_processing_never_settled() -> None:
+    result = evaluate(invoice(), [pay(1000, mined=False)], expiry_reached=False)
+    assert (result.status, result.amount_paid) == (S.PROCESSING, 1000)
 
 
 def test_confirmation_threshold() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +42,25 @@ COINBASE_MATURITY = 100
 """Confirmations a Bitcoin-family coinbase output needs before the network lets it be spent."""
 
 
+MEDIAN_TIME_SPAN = 11
+"""Bitcoin-family median-time-past spans the last 11 blocks; every next block must be stamped
+above it, so it never decreases (a block's own timestamp may go backwards)."""
+
+
+def median_time_floor(window: Iterable[datetime]) -> datetime | None:
+    """A time the chain has provably passed, from the timestamps of the newest consecutive
+    blocks (at most MEDIAN_TIME_SPAN of them, the tip's included, in any order).
+
+    With all 11 it is the tip's median-time-past. With fewer it is the 6th newest timestamp
+    by value, which is at most the real median (more blocks only raise it). Every block after
+    the tip is stamped above that median, and the median never decreases, so no later block
+    can be stamped at or before the answer. None when fewer than 6 blocks are known: no proof.
+    """
+    stamps = sorted(window, reverse=True)[:MEDIAN_TIME_SPAN]
+    needed = MEDIAN_TIME_SPAN // 2 + 1
+    return stamps[needed - 1] if len(stamps) >= needed else None
+
+
 @dataclass(frozen=True, slots=True)
 class MempoolView:
     """One look at a node's mempool.
@@ -48,10 +68,13 @@ class MempoolView:
     `transfers` are the watched outputs of unconfirmed transactions (each with `block=None`);
     `txids` are ALL transactions in that mempool, so a caller can tell that a transaction it
     saw before was mined, replaced (RBF) or evicted. Empty for chains without a mempool view.
+    `loaded` False: the node is still loading its mempool from disk, so a missing transaction
+    proves nothing (Core's `getmempoolinfo.loaded`).
     """
 
     transfers: tuple[Transfer, ...]
     txids: frozenset[str]
+    loaded: bool = True
 
 
 EMPTY_MEMPOOL = MempoolView(transfers=(), txids=frozenset())

@@ -59,6 +59,7 @@ class PaymentFacts:
     status: PaymentStatus
     paid_at: datetime  # block timestamp: when the chain says the money moved
     reached_confirmations: bool  # once confirmed, losing it later is a reversal, not a retry
+    mined: bool = True  # False: a mempool sighting, which a replacement (RBF) may still undo
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +85,14 @@ def evaluate(
 
     `expiry_reached` is the caller's proof that the chain has passed `expires_at` (a verified
     block at or after it); a payment in a block after expiry is such proof too.
+
+    Mempool sightings may make an invoice `processing` but never `settled`, and a settled
+    invoice's amount (hence `overpaid`) counts mined payments only: a fee bump mined before
+    the mempool pass noticed its original must not announce the money twice.
     """
     counted = [p for p in payments if p.status.counts]
     paid = sum(p.amount for p in counted)
+    mined_paid = sum(p.amount for p in counted if p.mined)
     in_time = sum(p.amount for p in counted if p.paid_at <= invoice.expires_at)
     late = paid - in_time
     confirmed = sum(p.amount for p in counted if p.status is PaymentStatus.CONFIRMED)
@@ -110,9 +116,11 @@ def evaluate(
     elif status is InvoiceStatus.SETTLED and lost_confirmed and confirmed < threshold:
         status = _enter(path, InvoiceStatus.INVALID)
 
+    if status is InvoiceStatus.SETTLED:
+        paid = mined_paid
     return Evaluation(
         status=status,
-        additional_status=_additional(status, invoice, paid, late, threshold),
+        additional_status=_additional(status, invoice, paid, in_time, late, threshold),
         amount_paid=paid,
         transitions=tuple(path),
     )
@@ -124,9 +132,17 @@ def _enter(path: list[InvoiceStatus], status: InvoiceStatus) -> InvoiceStatus:
 
 
 def _additional(
-    status: InvoiceStatus, invoice: InvoiceFacts, paid: int, late: int, threshold: int
+    status: InvoiceStatus,
+    invoice: InvoiceFacts,
+    paid: int,
+    in_time: int,
+    late: int,
+    threshold: int,
 ) -> AdditionalStatus:
-    if status is InvoiceStatus.EXPIRED and late > 0:
+    if status is InvoiceStatus.EXPIRED and (late > 0 or in_time >= threshold):
+        # Money after expiry, or the full amount in time but counted only after the invoice
+        # expired (a reorg brought it back, or a block stamped earlier than the one that
+        # proved expiry): never silent, the merchant decides.
         return AdditionalStatus.PAID_LATE
     if paid > invoice.amount_due:
         return AdditionalStatus.OVERPAID

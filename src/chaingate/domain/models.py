@@ -107,6 +107,7 @@ class Payment:
             status=self.status,
             paid_at=self.paid_at,
             reached_confirmations=self.reached_confirmations,
+            mined=self.block_number is not None,
         )
 
 

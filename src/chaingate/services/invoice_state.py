@@ -34,14 +34,14 @@ async def settle_invoice_state(
     *,
     network: NetworkConfig,
     uri_builder: PaymentUriBuilder,
-    chain_time: datetime,
+    chain_time: datetime | None,
     now: datetime,
     changes: PaymentChanges | None = None,
 ) -> Invoice:
     """Lock the invoice, evaluate it against its stored payments, save, and emit events.
 
-    `chain_time` is the timestamp of the newest verified block: proof of how far the chain has
-    moved, used to decide expiry instead of the wall clock.
+    `chain_time` is a time the chain has provably passed (services.chain_time.passed_time), used
+    to decide expiry instead of the wall clock; None proves nothing.
     """
     invoice = await uow.invoices.lock(invoice_id)
     assert invoice is not None, f"invoice {invoice_id} vanished under a lock"
@@ -49,7 +49,7 @@ async def settle_invoice_state(
     result = evaluate(
         invoice.facts,
         [p.facts for p in payments],
-        expiry_reached=chain_time > invoice.expires_at,
+        expiry_reached=chain_time is not None and chain_time > invoice.expires_at,
     )
     changed = (
         result.status != invoice.status

@@ -7,8 +7,14 @@ double-spent: it is orphaned and its invoice re-decided.
 
 The mempool is believed only while the tracker stands on the node's tip, checked AFTER the
 snapshot: a transaction missing from a snapshot taken at our tip was not mined in a block we
-have not scanned yet. The apply step compare-and-sets the cursor (to where it stands), so a
-block scan or a second tracker that moved it in between makes this pass roll back.
+have not scanned yet. One snapshot is still not enough to evict: it may come from a backup node
+(failover between the snapshot and the tip check) or from a node still loading its mempool. A
+counted sighting is orphaned only when missing from two consecutive snapshots taken at the tip
+(remembered per tracker in memory: a restart delays an eviction, never hastens one), and never
+from a snapshot whose node says its mempool is not loaded. A sighting mined meanwhile gets its
+block from the block scan and is no longer unmined, so it is never evicted. The apply step
+compare-and-sets the cursor (to where it stands), so a block scan or a second tracker that
+moved it in between makes this pass roll back.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, replace
 from chaingate.domain.chain import BlockRef, MempoolView
 from chaingate.domain.invoice import PaymentStatus
 from chaingate.domain.models import ChainCursor
+from chaingate.services.chain_time import passed_time
 from chaingate.services.invoice_state import PaymentChanges, settle_invoice_state
 from chaingate.services.tracking import Recorded, Tracker, record_transfer
 
@@ -61,21 +68,35 @@ async def sync_mempool(tracker: Tracker) -> MempoolOutcome:
     view = await chain.mempool(is_watched)
     if not await _still_at(tracker, cursor):
         return MempoolOutcome(applied=False)
-    if not await _anything_new(tracker, view):
+    gone = await _gone_twice(tracker, view)
+    if not gone and not await _anything_new(tracker, view):
         return MempoolOutcome(applied=True)  # the usual poll: a read, no write
-    return await _apply(tracker, cursor, view, watched)
+    return await _apply(tracker, cursor, view, watched, gone)
+
+
+async def _gone_twice(tracker: Tracker, view: MempoolView) -> frozenset[str]:
+    """Ids of unmined payments missing from this snapshot AND the previous one taken at the tip;
+    remembers this snapshot's missing ones for the next pass."""
+    if not view.loaded:
+        return frozenset()  # proves nothing, and does not break a run of two either
+    present = view.txids | {t.txid for t in view.transfers}
+    async with tracker.db.uow() as uow:
+        unmined = await uow.payments.unmined(tracker.network.name)
+    missing = {p.id for p in unmined if p.txid not in present}
+    remembered = tracker.missing_from_mempool
+    gone = frozenset(missing & remembered)
+    remembered.clear()
+    remembered.update(missing)
+    return gone
 
 
 async def _anything_new(tracker: Tracker, view: MempoolView) -> bool:
-    """Whether the view holds an output not yet recorded (or orphaned) or misses a counted
-    unmined payment's transaction; the apply step re-decides everything under the lock."""
+    """Whether the view holds an output not yet recorded (or orphaned); the apply step
+    re-decides everything under the lock."""
     network = tracker.network.name
-    present = view.txids | {t.txid for t in view.transfers}
+    if not view.transfers:
+        return False
     async with tracker.db.uow() as uow:
-        if any(p.txid not in present for p in await uow.payments.unmined(network)):
-            return True
-        if not view.transfers:
-            return False
         stored = await uow.payments.statuses(network, {t.txid for t in view.transfers})
     return any(
         stored.get((t.txid, t.position), PaymentStatus.ORPHANED) is PaymentStatus.ORPHANED
@@ -92,7 +113,11 @@ async def _still_at(tracker: Tracker, cursor: ChainCursor) -> bool:
 
 
 async def _apply(
-    tracker: Tracker, cursor: ChainCursor, view: MempoolView, watched: dict[str, str]
+    tracker: Tracker,
+    cursor: ChainCursor,
+    view: MempoolView,
+    watched: dict[str, str],
+    gone: frozenset[str],
 ) -> MempoolOutcome:
     network, now = tracker.network, tracker.clock.now()
     here = BlockRef(cursor.height, cursor.hash, "", cursor.block_timestamp)
@@ -103,9 +128,10 @@ async def _apply(
         changes: dict[str, PaymentChanges] = defaultdict(PaymentChanges)
         evicted = 0
         for payment in await uow.payments.unmined(network.name):
-            if payment.txid in present:
+            if payment.txid in present or payment.id not in gone:
                 continue
-            # Neither mined (we stand on the tip) nor in the mempool: replaced or evicted.
+            # Neither mined (we stand on the tip) nor in two mempool snapshots: replaced or
+            # evicted.
             await uow.payments.update(payment.id, status=PaymentStatus.ORPHANED, updated_at=now)
             orphaned = replace(payment, status=PaymentStatus.ORPHANED, updated_at=now)
             changes[payment.invoice_id].removed.append(orphaned)
@@ -132,13 +158,14 @@ async def _apply(
                 continue
             changes[invoice_id].received.append(recorded[0])
             received += 1
+        chain_time = await passed_time(uow, network, cursor.height, cursor.block_timestamp)
         for invoice_id, change in changes.items():
             await settle_invoice_state(
                 uow,
                 invoice_id,
                 network=network,
                 uri_builder=tracker.uri_builder,
-                chain_time=cursor.block_timestamp,
+                chain_time=chain_time,
                 now=now,
                 changes=change,
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
@@ -24,6 +24,7 @@ from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import PaymentStatus, payment_status_for
 from chaingate.domain.models import ChainCursor, Payment
 from chaingate.ports import ChainClient, Clock, PaymentUriBuilder
+from chaingate.services.chain_time import passed_time
 from chaingate.services.invoice_state import PaymentChanges, settle_invoice_state
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class Tracker:
     network: NetworkConfig
     clock: Clock
     uri_builder: PaymentUriBuilder
+    # Ids of unmined payments the last mempool snapshot taken at the tip did not hold (see
+    # services.mempool). In memory: a restart only delays an eviction by one poll.
+    missing_from_mempool: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +234,14 @@ async def _apply(
         for payment in vanished.values():
             changes[payment.invoice_id].removed.append(payment)
         await _advance_confirmations(uow, network.name, newest.number, now, changes)
+        chain_time = await passed_time(uow, network, newest.number, newest.timestamp)
         for invoice_id, change in changes.items():
             await settle_invoice_state(
                 uow,
                 invoice_id,
                 network=network,
                 uri_builder=tracker.uri_builder,
-                chain_time=newest.timestamp,
+                chain_time=chain_time,
                 now=now,
                 changes=change,
             )

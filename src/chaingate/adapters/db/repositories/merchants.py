@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.tables import api_keys, invoices, merchants, payments, wallets
 from chaingate.domain.errors import Conflict
+from chaingate.domain.invoice import PaymentStatus
 from chaingate.domain.models import ApiKey, Merchant, Wallet
 
 
@@ -185,12 +186,15 @@ class WalletRepository:
         )
 
     async def highest_paid_index(self, wallet_id: str) -> int | None:
-        """The highest derivation index of the wallet whose address ever received a payment
-        (any payment row, mempool or mined), or None."""
+        """The highest derivation index of the wallet whose address received a payment that
+        still stands (mempool or mined; an orphaned one — replaced, double-spent, reorged out —
+        left nothing a wallet app would find), or None."""
         query = (
             select(func.max(invoices.c.derivation_index))
             .select_from(invoices.join(payments, payments.c.invoice_id == invoices.c.id))
-            .where(invoices.c.wallet_id == wallet_id)
+            .where(
+                invoices.c.wallet_id == wallet_id, payments.c.status != PaymentStatus.ORPHANED.value
+            )
         )
         value = (await self._conn.execute(query)).scalar_one_or_none()
         return None if value is None else int(value)
