@@ -451,6 +451,31 @@ async def test_forged_mempool_amounts_are_refused(
         await litecoind.mine(1)
 
 
+def _mempool_still_loading(method: str, result: Any) -> Any:
+    if method == "getmempoolinfo":
+        return {**result, "loaded": False}
+    return result
+
+
+async def test_a_mempool_still_loading_proves_nothing(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
+) -> None:
+    address = merchant_address()
+    txid = await litecoind.pay(address, 250_000)
+    proxy = lying(_mempool_still_loading)
+    loading = BitcoinChainClient(litecoind.network(rpc_urls=[proxy.url]))
+    honest = BitcoinChainClient(litecoind.network())
+    try:
+        view = await loading.mempool(WatchList({address}))
+        assert (view.loaded, view.transfers, view.txids) == (False, (), frozenset())
+        ready = await honest.mempool(WatchList({address}))
+        assert ready.loaded and txid in ready.txids
+    finally:
+        await loading.close()
+        await honest.close()
+        await litecoind.mine(1)
+
+
 async def test_failover_from_a_lying_node_to_an_honest_one(
     litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
 ) -> None:

@@ -239,6 +239,10 @@ class BitcoinChainClient:
         return await self._rpc.on_one_node(lambda node: self._mempool_on(node, is_watched))
 
     async def _mempool_on(self, node: NodeEndpoint, is_watched: WatchLookup) -> MempoolView:
+        if not _mempool_loaded(await node.call("getmempoolinfo", []), node.label):
+            # Still loading mempool.dat after a restart: a missing transaction proves nothing,
+            # and the same node answers the snapshot below, so ask again next poll.
+            return MempoolView(transfers=(), txids=frozenset(), loaded=False)
         listed = parse_txids(await node.call("getrawmempool", [False]))
         for gone in self._mempool_seen - listed:
             self._mempool_seen.discard(gone)
@@ -367,3 +371,13 @@ async def _raw_transactions(node: NodeEndpoint, txids: list[str]) -> list[tuple[
             if exc.code != _NOT_FOUND:
                 raise
     return found
+
+
+def _mempool_loaded(info: object, label: str) -> bool:
+    """`getmempoolinfo.loaded`; a node too old to say is taken as loaded."""
+    if not isinstance(info, dict):
+        raise BadNodeAnswer(f"{label}: getmempoolinfo answered {type(info).__name__}")
+    loaded = info.get("loaded", True)
+    if not isinstance(loaded, bool):
+        raise BadNodeAnswer(f"{label}: getmempoolinfo.loaded is {loaded!r}")
+    return loaded
