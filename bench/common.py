@@ -105,6 +105,18 @@ def _cpu_jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def cpu_mark() -> tuple[int, int]:
+    """A mark of the whole machine's CPU time, for `busy_cores_since`."""
+    return _cpu_jiffies()
+
+
+def busy_cores_since(mark: tuple[int, int]) -> float:
+    """Cores the whole machine kept busy (everyone, this benchmark included) since `mark`."""
+    busy, total = _cpu_jiffies()
+    share = (busy - mark[0]) / max(1, total - mark[1])
+    return round(share * (os.cpu_count() or 1), 2)
+
+
 def _own_cpu_seconds() -> float:
     """CPU used by this process and its finished children (servers, nodes, load generators)."""
     own = resource.getrusage(resource.RUSAGE_SELF)

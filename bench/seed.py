@@ -112,6 +112,7 @@ def rows(kind: str, owner: Owner, plan: Plan, rng: random.Random) -> Iterator[tu
             "watch_until": as_time(expires + plan.watch_for),
             "created_at": as_time(created),
             "updated_at": as_time(expires if expires <= plan.now else created),
+            "redirect_url": None,
         }
         yield tuple(values[c] for c in COLUMNS)
 

@@ -40,6 +40,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Up to 64 MiB of page cache (default 2 MiB) for the one pooled connection, which keeps it
+        # between transactions: the index leaves that random-key inserts (network, address) touch
+        # stay in the process instead of being read again on every invoice (1M invoices,
+        # warmed: 4.4 -> 3.3 read syscalls per creation, as on an almost empty file).
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

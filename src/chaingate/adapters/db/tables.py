@@ -252,6 +252,6 @@ dashboard_sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),  # absolute limit; idle is from last_seen_at
 )
 
-# Dashboard search: a txid or an address without its network.
+# Dashboard search: a txid. (An address is found through uq_invoices_network_address over the
+# merchant's networks; migration 0005 dropped the separate address index.)
 Index("ix_payments_txid", payments.c.txid)
-Index("ix_invoices_address", invoices.c.address)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -189,12 +189,18 @@ class WalletRepository:
         """The highest derivation index of the wallet whose address received a payment that
         still stands (mempool or mined; an orphaned one — replaced, double-spent, reorged out —
         left nothing a wallet app would find), or None."""
+        # Walk the wallet's indexes down from the top (uq_invoices_wallet_index) and stop at
+        # the first paid one: the cost is the unpaid tail, which check_gap keeps under the gap
+        # limit. A MAX over the join visited every invoice of the wallet on each creation.
+        standing = select(payments.c.id).where(
+            payments.c.invoice_id == invoices.c.id,
+            payments.c.status != PaymentStatus.ORPHANED.value,
+        )
         query = (
-            select(func.max(invoices.c.derivation_index))
-            .select_from(invoices.join(payments, payments.c.invoice_id == invoices.c.id))
-            .where(
-                invoices.c.wallet_id == wallet_id, payments.c.status != PaymentStatus.ORPHANED.value
-            )
+            select(invoices.c.derivation_index)
+            .where(invoices.c.wallet_id == wallet_id, standing.exists())
+            .order_by(invoices.c.derivation_index.desc())
+            .limit(1)
         )
         value = (await self._conn.execute(query)).scalar_one_or_none()
         return None if value is None else int(value)

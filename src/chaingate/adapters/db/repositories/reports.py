@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.repositories.invoices import _invoice_fields
@@ -19,6 +19,7 @@ from chaingate.adapters.db.tables import (
     events,
     invoices,
     payments,
+    wallets,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
@@ -79,13 +80,22 @@ class ReportRepository:
         if search.created_to is not None:
             query = query.where(invoices.c.created_at < search.created_to)
         if search.query:
-            paid_by_tx = select(payments.c.invoice_id).where(payments.c.txid == search.query)
-            query = query.where(
-                (invoices.c.order_id == search.query)
-                | (invoices.c.address == search.query)
-                | (invoices.c.id == search.query)
-                | invoices.c.id.in_(paid_by_tx)
+            # Each way to match is its own indexed lookup (order id, the unique (network,
+            # address) index over the merchant's networks — an invoice's network is one of its
+            # merchant's wallets' — the id, a payment's txid); an OR of them in one WHERE made
+            # the planners scan all of the merchant's invoices instead.
+            own_networks = select(wallets.c.network).where(wallets.c.merchant_id == merchant_id)
+            matches = union_all(
+                select(invoices.c.id).where(
+                    invoices.c.merchant_id == merchant_id, invoices.c.order_id == search.query
+                ),
+                select(invoices.c.id).where(
+                    invoices.c.network.in_(own_networks), invoices.c.address == search.query
+                ),
+                select(literal(search.query, String)),
+                select(payments.c.invoice_id).where(payments.c.txid == search.query),
             )
+            query = query.where(invoices.c.id.in_(matches))
         if before_id is not None:
             query = query.where(invoices.c.id < before_id)
         rows = (
