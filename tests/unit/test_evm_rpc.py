@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from chaingate.adapters.chains.evm.parse import BadNodeAnswer
-from chaingate.adapters.chains.evm.rpc import JsonRpcClient, NodeEndpoint, RpcError, redact_url
+from chaingate.adapters.chains.evm.rpc import JsonRpcClient, NodeEndpoint, RpcError
+from chaingate.adapters.chains.failover import redact_url
 from chaingate.domain.chain import NodeUnavailable
 
 A = "http://node-a.test:8545/v3/SECRETKEY"

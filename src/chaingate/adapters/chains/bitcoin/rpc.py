@@ -16,20 +16,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
+from chaingate.adapters.chains.failover import NodeRotation, redact_url
 from chaingate.domain.chain import NodeUnavailable
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RpcCall = tuple[str, Sequence[Any]]
@@ -49,12 +45,6 @@ class RpcError(Exception):
         super().__init__(f"JSON-RPC error {code}: {message}")
         self.code = code
         self.message = message
-
-
-def redact_url(url: str) -> str:
-    """scheme://host:port only: the URL may carry credentials or a wallet path."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
 
 
 def _reject_constant(name: str) -> Decimal:
@@ -199,12 +189,6 @@ def _result(item: dict[str, Any], request_id: int, label: str) -> Any:
     return item["result"]
 
 
-@dataclass(slots=True)
-class _Health:
-    failures: int = 0
-    unhealthy_until: float = 0.0
-
-
 class BitcoinRpcClient:
     """JSON-RPC to several nodes of one network, first healthy node first (see module doc)."""
 
@@ -218,13 +202,11 @@ class BitcoinRpcClient:
         max_backoff_seconds: float = 60.0,
         max_response_bytes: int = 256 * 1024 * 1024,
     ) -> None:
-        if not urls:
-            raise ValueError("at least one node URL is required")
         self._http = httpx.AsyncClient(
             timeout=timeout, limits=httpx.Limits(max_keepalive_connections=8)
         )
         ids = itertools.count(1)
-        self._endpoints = [
+        endpoints = [
             NodeEndpoint(
                 url,
                 self._http,
@@ -235,22 +217,13 @@ class BitcoinRpcClient:
             )
             for url in urls
         ]
-        self._health = {id(e): _Health() for e in self._endpoints}
-        self._backoff = backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._nodes = NodeRotation(
+            endpoints, backoff_seconds=backoff_seconds, max_backoff_seconds=max_backoff_seconds
+        )
 
     @property
     def endpoints(self) -> list[NodeEndpoint]:
-        return list(self._endpoints)
-
-    def _in_order(self) -> list[NodeEndpoint]:
-        now = time.monotonic()
-        healthy = [e for e in self._endpoints if self._health[id(e)].unhealthy_until <= now]
-        resting = sorted(
-            (e for e in self._endpoints if e not in healthy),
-            key=lambda e: self._health[id(e)].unhealthy_until,
-        )
-        return healthy + resting
+        return self._nodes.nodes
 
     async def on_one_node(self, work: Callable[[NodeEndpoint], Awaitable[T]]) -> T:
         """Run `work` against one node; if that node fails (NodeUnavailable or an RpcError the
@@ -258,23 +231,7 @@ class BitcoinRpcClient:
 
         Raises NodeUnavailable naming each node's reason when every node failed.
         """
-        reasons: list[str] = []
-        last: BaseException | None = None
-        for endpoint in self._in_order():
-            health = self._health[id(endpoint)]
-            try:
-                outcome = await work(endpoint)
-            except (NodeUnavailable, RpcError) as exc:
-                health.failures += 1
-                pause = min(self._backoff * 2 ** (health.failures - 1), self._max_backoff)
-                health.unhealthy_until = time.monotonic() + pause
-                log.warning("node %s failed (%s); resting %.1fs", endpoint.label, exc, pause)
-                reasons.append(f"{endpoint.label}: {exc}")
-                last = exc
-                continue
-            health.failures, health.unhealthy_until = 0, 0.0
-            return outcome
-        raise NodeUnavailable("no node answered: " + "; ".join(reasons)) from last
+        return await self._nodes.on_one_node(work, lambda exc: isinstance(exc, RpcError))
 
     async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         return await self.on_one_node(lambda node: node.call(method, params))

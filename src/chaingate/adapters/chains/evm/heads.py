@@ -16,7 +16,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from chaingate.adapters.chains.evm.rpc import redact_url
+from chaingate.adapters.chains.failover import redact_url
 
 log = logging.getLogger(__name__)
 

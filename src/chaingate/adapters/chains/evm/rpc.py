@@ -20,19 +20,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
 from chaingate.adapters.chains.evm.parse import BadNodeAnswer
+from chaingate.adapters.chains.failover import NodeRotation, redact_url
 from chaingate.domain.chain import NodeUnavailable
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RpcCall = tuple[str, Sequence[Any]]
@@ -54,19 +49,6 @@ class RpcError(Exception):
     def node_side(self) -> bool:
         """True when another node may well answer the same request successfully."""
         return self.code == _INTERNAL_ERROR or self.code in _SERVER_ERROR_RANGE
-
-
-@dataclass(slots=True)
-class _Health:
-    failures: int = 0
-    unhealthy_until: float = 0.0
-
-
-def redact_url(url: str) -> str:
-    """scheme://host:port only: RPC URLs often carry an API key in the path or query."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def _reject_constant(name: str) -> float:
@@ -205,9 +187,7 @@ def _result(item: dict[str, Any]) -> Any:
 class JsonRpcClient:
     """JSON-RPC to several nodes of one network, first healthy node first.
 
-    `timeout` bounds each HTTP exchange as a whole. A failed node sits out `backoff_seconds`,
-    doubling with consecutive failures up to `max_backoff_seconds`; when every node is in
-    back-off they are still tried (oldest back-off first) rather than failing without asking.
+    `timeout` bounds each HTTP exchange as a whole; back-off and node order: `NodeRotation`.
     """
 
     def __init__(
@@ -221,14 +201,12 @@ class JsonRpcClient:
         max_response_bytes: int = 256 * 1024 * 1024,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        if not urls:
-            raise ValueError("at least one node URL is required")
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             timeout=timeout, limits=httpx.Limits(max_keepalive_connections=8)
         )
         ids = itertools.count(1)
-        self._endpoints = [
+        endpoints = [
             NodeEndpoint(
                 url,
                 self._http,
@@ -239,38 +217,17 @@ class JsonRpcClient:
             )
             for url in urls
         ]
-        self._health = {id(e): _Health() for e in self._endpoints}
-        self._backoff = backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._nodes = NodeRotation(
+            endpoints, backoff_seconds=backoff_seconds, max_backoff_seconds=max_backoff_seconds
+        )
 
     @property
     def endpoints(self) -> list[NodeEndpoint]:
         """All nodes in configuration order."""
-        return list(self._endpoints)
+        return self._nodes.nodes
 
     def is_healthy(self, endpoint: NodeEndpoint) -> bool:
-        return self._health[id(endpoint)].unhealthy_until <= time.monotonic()
-
-    def _in_order(self) -> list[NodeEndpoint]:
-        now = time.monotonic()
-        healthy = [e for e in self._endpoints if self._health[id(e)].unhealthy_until <= now]
-        resting = sorted(
-            (e for e in self._endpoints if e not in healthy),
-            key=lambda e: self._health[id(e)].unhealthy_until,
-        )
-        return healthy + resting
-
-    def _failed(self, endpoint: NodeEndpoint, reason: BaseException) -> None:
-        health = self._health[id(endpoint)]
-        health.failures += 1
-        pause = min(self._backoff * 2 ** (health.failures - 1), self._max_backoff)
-        health.unhealthy_until = time.monotonic() + pause
-        log.warning("node %s failed (%s); resting %.1fs", endpoint.label, reason, pause)
-
-    def _succeeded(self, endpoint: NodeEndpoint) -> None:
-        health = self._health[id(endpoint)]
-        health.failures = 0
-        health.unhealthy_until = 0.0
+        return self._nodes.is_healthy(endpoint)
 
     async def on_one_node(self, work: Callable[[NodeEndpoint], Awaitable[T]]) -> T:
         """Run `work` against one node; if that node fails, run it again on the next.
@@ -278,24 +235,7 @@ class JsonRpcClient:
         Raises NodeUnavailable when it failed on every node. RpcErrors that are not node-side,
         and any other exception from `work` (ReorgDetected, ...), propagate at once.
         """
-        reasons: list[str] = []
-        last: BaseException | None = None
-        for endpoint in self._in_order():
-            try:
-                outcome = await work(endpoint)
-            except NodeUnavailable as exc:
-                failure: BaseException = exc
-            except RpcError as exc:
-                if not exc.node_side:
-                    raise
-                failure = exc
-            else:
-                self._succeeded(endpoint)
-                return outcome
-            self._failed(endpoint, failure)
-            reasons.append(f"{endpoint.label}: {failure}")
-            last = failure
-        raise NodeUnavailable("no node answered: " + "; ".join(reasons)) from last
+        return await self._nodes.on_one_node(work, _node_side)
 
     async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         """The `result` of `method` from the first node that answers properly."""
@@ -309,3 +249,7 @@ class JsonRpcClient:
         """Close the HTTP connections (unless the HTTP client was passed in)."""
         if self._owns_http:
             await self._http.aclose()
+
+
+def _node_side(exc: Exception) -> bool:
+    return isinstance(exc, RpcError) and exc.node_side
