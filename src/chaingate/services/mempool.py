@@ -27,9 +27,13 @@ from dataclasses import dataclass, replace
 from chaingate.domain.chain import BlockRef, MempoolView
 from chaingate.domain.invoice import PaymentStatus
 from chaingate.domain.models import ChainCursor
-from chaingate.services.chain_time import passed_time
-from chaingate.services.invoice_state import PaymentChanges, settle_invoice_state
-from chaingate.services.tracking import Recorded, Tracker, record_transfer
+from chaingate.services.invoice_state import PaymentChanges
+from chaingate.services.tracking import (
+    Recorded,
+    Tracker,
+    record_transfer,
+    settle_changed_invoices,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +162,9 @@ async def _apply(
                 continue
             changes[invoice_id].received.append(recorded[0])
             received += 1
-        chain_time = await passed_time(uow, network, cursor.height, cursor.block_timestamp)
-        for invoice_id, change in changes.items():
-            await settle_invoice_state(
-                uow,
-                invoice_id,
-                network=network,
-                uri_builder=tracker.uri_builder,
-                chain_time=chain_time,
-                now=now,
-                changes=change,
-            )
+        await settle_changed_invoices(
+            uow, tracker, cursor.height, cursor.block_timestamp, changes, now
+        )
         await uow.commit()
     if evicted:
         log.warning(

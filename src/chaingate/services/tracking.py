@@ -56,6 +56,30 @@ class SyncOutcome:
     reorged_to: int | None = None
 
 
+async def settle_changed_invoices(
+    uow: UnitOfWork,
+    tracker: Tracker,
+    height: int,
+    block_timestamp: datetime,
+    changes: dict[str, PaymentChanges],
+    now: datetime,
+) -> None:
+    """Re-decide every invoice whose payments changed, against the chain time the verified
+    block at `height` proves."""
+    network = tracker.network
+    chain_time = await passed_time(uow, network, height, block_timestamp)
+    for invoice_id, change in changes.items():
+        await settle_invoice_state(
+            uow,
+            invoice_id,
+            network=network,
+            uri_builder=tracker.uri_builder,
+            chain_time=chain_time,
+            now=now,
+            changes=change,
+        )
+
+
 async def sync_once(tracker: Tracker) -> SyncOutcome:
     """Advance at most one batch of blocks (or handle one reorg) and report where we stand.
 
@@ -234,17 +258,7 @@ async def _apply(
         for payment in vanished.values():
             changes[payment.invoice_id].removed.append(payment)
         await _advance_confirmations(uow, network.name, newest.number, now, changes)
-        chain_time = await passed_time(uow, network, newest.number, newest.timestamp)
-        for invoice_id, change in changes.items():
-            await settle_invoice_state(
-                uow,
-                invoice_id,
-                network=network,
-                uri_builder=tracker.uri_builder,
-                chain_time=chain_time,
-                now=now,
-                changes=change,
-            )
+        await settle_changed_invoices(uow, tracker, newest.number, newest.timestamp, changes, now)
         if newest.number == tip:
             moved = ChainCursor(network.name, newest.number, newest.hash, newest.timestamp, None)
             await uow.chain.mark_synced(network.name, moved, now)
