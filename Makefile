@@ -39,10 +39,11 @@ test: setup system-packages ## Install what tests need, then run the whole suite
 	$(BIN)/pytest -q -p no:cacheprovider
 
 .PHONY: lint
-lint: setup ## ruff (lint + format check) and mypy --strict
+lint: setup ## ruff (lint + format check), mypy --strict, import contracts (layers)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 .PHONY: bench
 bench: setup ## Benchmarks with same-run baselines; results in bench/results/

@@ -1,106 +1,150 @@
 """The composition root: settings -> adapters -> the container the entrypoints use.
 
-This is the one place that knows which concrete adapter serves each port.
+This is the one place that knows which concrete adapter serves each port, and the one table
+of chain families: a new family is a folder under `adapters/chains/` plus one line in
+`FAMILIES`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient
-from chaingate.adapters.chains.bitcoin.derivation import (
-    DEFAULT_ADDRESS_TYPE,
-    BitcoinAddressDeriver,
-    implied_address_type,
-)
-from chaingate.adapters.chains.bitcoin.params import params_for
-from chaingate.adapters.chains.bitcoin.uri import payment_uri as bitcoin_payment_uri
-from chaingate.adapters.chains.evm.client import EvmChainClient
-from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
-from chaingate.adapters.chains.evm.uri import payment_uri as evm_payment_uri
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chaingate import config
+from chaingate.adapters.chains.bitcoin.family import BitcoinFamily
+from chaingate.adapters.chains.evm.family import EvmFamily
 from chaingate.adapters.clock import SystemClock
 from chaingate.adapters.db.engine import create_engine
-from chaingate.adapters.db.uow import Database
+from chaingate.adapters.db.migrate import upgrade_to_head
+from chaingate.adapters.db.uow import Database as SqlDatabase
+from chaingate.adapters.passwords import Argon2PasswordHasher
 from chaingate.adapters.ratelimit import InMemoryRateLimiter, RedisRateLimiter
-from chaingate.adapters.secrets import SecretBox
-from chaingate.adapters.ssrf import UrlGuard
+from chaingate.adapters.secrets import SecretBox as AesGcmSecretBox
+from chaingate.adapters.ssrf import UrlGuard as DnsUrlGuard
+from chaingate.adapters.totp import Rfc6238Totp
+from chaingate.adapters.webhook_sender import WebhookSender as HttpWebhookSender
 from chaingate.config import NetworkConfig, Settings
-from chaingate.domain.errors import InvalidWallet
-from chaingate.ports import AddressDeriver, ChainClient, Clock, PaymentUriBuilder, RateLimiter
+from chaingate.domain.errors import ConfigurationError
+from chaingate.ports import (
+    AddressDeriver,
+    ChainClient,
+    ChainFamily,
+    Clock,
+    Database,
+    PasswordHasher,
+    RateLimiter,
+    SecretBox,
+    TotpCheck,
+    UrlGuard,
+    WebhookSender,
+)
+from chaingate.services.dashboard_auth import LOGIN_ATTEMPTS_BURST, LOGIN_ATTEMPTS_PER_SECOND
 from chaingate.services.invoicing import InvoiceContext
 
 log = logging.getLogger(__name__)
 
 
-class ConfigurationError(Exception):
-    """Settings that cannot run safely."""
+def _table(*families: ChainFamily) -> Mapping[str, ChainFamily]:
+    return {family.name: family for family in families}
+
+
+# Every chain family the gateway runs, by the `kind` its networks are configured with.
+FAMILIES: Mapping[str, ChainFamily] = _table(
+    EvmFamily(),
+    BitcoinFamily(),
+)
+# A networks table without `kind` (files written before there was a second family) is EVM.
+DEFAULT_KIND = "evm"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and the networks file, each network read by its family's
+    model. Raises ConfigurationError (naming the known kinds for an unknown one)."""
+    models = {kind: family.config_model for kind, family in FAMILIES.items()}
+    return config.load_settings(models, default_kind=DEFAULT_KIND, **overrides)
+
+
+def load_networks(path: Path) -> list[NetworkConfig]:
+    """The networks of a TOML file, each read by its family's model (see load_settings)."""
+    models = {kind: family.config_model for kind, family in FAMILIES.items()}
+    return config.load_networks(path, models, default_kind=DEFAULT_KIND)
+
+
+def family_of(network: NetworkConfig) -> ChainFamily:
+    """The family serving `network`. Raises ConfigurationError for a kind no family serves."""
+    family = FAMILIES.get(network.kind)
+    if family is None or not isinstance(network, family.config_model):
+        raise ConfigurationError(
+            f"network {network.name!r} has unknown kind {network.kind!r} "
+            f"(known kinds: {', '.join(sorted(FAMILIES))})"
+        )
+    return family
 
 
 @dataclass
 class Container:
+    """Every adapter the entrypoints use, each typed by the port it serves."""
+
     settings: Settings
     db: Database
+    engine: AsyncEngine  # migrations only; everything else goes through `db`
     clock: Clock
-    derivers: dict[str, AddressDeriver]
-    uri_builders: dict[str, PaymentUriBuilder]
     secret_box: SecretBox
     url_guard: UrlGuard
-    rate_limiter: RateLimiter | None = None  # None: rate limiting is off
+    passwords: PasswordHasher
+    totp: TotpCheck
+    webhook_sender: WebhookSender
+    # Dashboard sign-in attempts per client address, on top of each account's own lockout.
+    login_limiter: RateLimiter
+    rate_limiter: RateLimiter | None = None  # None: API rate limiting is off
+    http: httpx.AsyncClient | None = None  # the webhook sender's connections, closed with us
     invoice_context: InvoiceContext = field(init=False)
-    _bitcoin_derivers: dict[tuple[str, str], AddressDeriver] = field(
-        init=False, default_factory=dict
-    )
 
     def __post_init__(self) -> None:
-        self.invoice_context = InvoiceContext(
-            settings=self.settings, deriver=self.deriver, uri_builders=self.uri_builders
-        )
+        self.invoice_context = InvoiceContext(settings=self.settings, family_of=family_of)
 
-    def uri_builder(self, network: NetworkConfig) -> PaymentUriBuilder:
-        return self.uri_builders[network.kind]
+    def family(self, network: NetworkConfig) -> ChainFamily:
+        return family_of(network)
 
     def chain_client(self, network: NetworkConfig) -> ChainClient:
-        if network.kind == "bitcoin":
-            return BitcoinChainClient(network)
-        return EvmChainClient(network)
+        return family_of(network).client(network)
 
     def deriver(self, network: NetworkConfig, address_type: str | None = None) -> AddressDeriver:
-        """The deriver of `network`'s family; Bitcoin family: for `address_type` (default
-        p2wpkh). Raises ValueError for an address type the network cannot derive."""
-        if network.kind != "bitcoin":
-            return self.derivers[network.kind]
-        key = (network.name, address_type or DEFAULT_ADDRESS_TYPE)
-        if key not in self._bitcoin_derivers:
-            self._bitcoin_derivers[key] = BitcoinAddressDeriver(params_for(network), key[1])
-        return self._bitcoin_derivers[key]
+        """The watch-only deriver of a wallet on `network` (see ChainFamily.deriver)."""
+        return family_of(network).deriver(network, address_type)
 
     def address_type_for(
         self, network: NetworkConfig, account_key: str, requested: str | None
     ) -> str | None:
-        """The script type a new wallet derives: as requested, else as the key's SLIP-132
-        version names it (ypub: p2sh-p2wpkh), else p2wpkh; None on EVM. Raises InvalidWallet
-        for an unusable key."""
-        if network.kind != "bitcoin":
-            return None
-        params = params_for(network)
-        if not params.segwit:
-            if requested not in (None, "p2pkh"):
-                raise InvalidWallet(
-                    f"{params.chain} has no SegWit: only p2pkh addresses",
-                    code="address_type_unsupported",
-                    field="address_type",
-                )
-            return "p2pkh"
-        if requested is not None:
-            return requested
-        return implied_address_type(params, account_key) or DEFAULT_ADDRESS_TYPE
+        """The address type a new wallet derives (see ChainFamily.address_type)."""
+        return family_of(network).address_type(network, account_key, requested)
+
+    async def migrate(self) -> None:
+        """Bring the database to the newest schema."""
+        await upgrade_to_head(self.engine)
 
     async def close(self) -> None:
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
+        await self.login_limiter.close()
+        if self.http is not None:
+            await self.http.aclose()
         await self.db.dispose()
+
+
+async def migrate_database(settings: Settings) -> None:
+    """Bring the configured database to the newest schema (without building the rest)."""
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
 
 
 def _secret_key(settings: Settings) -> str:
@@ -115,18 +159,36 @@ def _secret_key(settings: Settings) -> str:
 
 
 def build_container(settings: Settings) -> Container:
+    """Wire every adapter. Raises ConfigurationError for settings that cannot run."""
+    for network in settings.networks:
+        family_of(network)  # an unknown kind stops start-up here, before anything runs
+    engine = create_engine(settings.database_url)
+    db: Database = SqlDatabase(engine)
+    secret_box: SecretBox = AesGcmSecretBox(_secret_key(settings))
+    guard = DnsUrlGuard(
+        allow_private=settings.allow_private_webhook_urls,
+        allow_loopback=settings.dev_mode or settings.allow_private_webhook_urls,
+    )
+    url_guard: UrlGuard = guard
+    # trust_env=False: a proxy from the environment would bypass the sender's address pinning.
+    http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    sender: WebhookSender = HttpWebhookSender(http, guard, settings.webhook_timeout_seconds)
+    passwords: PasswordHasher = Argon2PasswordHasher()
+    totp: TotpCheck = Rfc6238Totp()
+    clock: Clock = SystemClock()
     return Container(
         settings=settings,
-        db=Database(create_engine(settings.database_url)),
-        clock=SystemClock(),
-        derivers={"evm": EvmAddressDeriver()},
-        uri_builders={"evm": evm_payment_uri, "bitcoin": bitcoin_payment_uri},
-        secret_box=SecretBox(_secret_key(settings)),
-        url_guard=UrlGuard(
-            allow_private=settings.allow_private_webhook_urls,
-            allow_loopback=settings.dev_mode or settings.allow_private_webhook_urls,
-        ),
+        db=db,
+        engine=engine,
+        clock=clock,
+        secret_box=secret_box,
+        url_guard=url_guard,
+        passwords=passwords,
+        totp=totp,
+        webhook_sender=sender,
+        login_limiter=_login_limiter(settings),
         rate_limiter=_rate_limiter(settings),
+        http=http,
     )
 
 
@@ -134,7 +196,17 @@ def _rate_limiter(settings: Settings) -> RateLimiter | None:
     rate, burst = settings.rate_limit_per_second, settings.rate_limit_burst
     if rate == 0:
         return None
+    return _limiter(settings, rate, burst, "ratelimit:")
+
+
+def _login_limiter(settings: Settings) -> RateLimiter:
+    # Always on, whatever the API limit: it bounds password guessing per client address. Shared
+    # through Redis like the API's buckets, so N API processes do not allow N times the guesses.
+    return _limiter(settings, LOGIN_ATTEMPTS_PER_SECOND, LOGIN_ATTEMPTS_BURST, "login:")
+
+
+def _limiter(settings: Settings, rate: float, burst: int, name: str) -> RateLimiter:
     if settings.redis_url:
-        prefix = f"{settings.redis_key_prefix}ratelimit:"
+        prefix = f"{settings.redis_key_prefix}{name}"
         return RedisRateLimiter.from_url(settings.redis_url, rate, burst, prefix=prefix)
     return InMemoryRateLimiter(rate, burst)

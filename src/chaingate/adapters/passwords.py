@@ -27,3 +27,16 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def needs_rehash(stored_hash: str) -> bool:
     """True when the hash was made with weaker parameters than today's."""
     return _hasher.check_needs_rehash(stored_hash)
+
+
+class Argon2PasswordHasher:
+    """The PasswordHasher port over this module's argon2id functions."""
+
+    def hash(self, password: str) -> str:
+        return hash_password(password)
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        return verify_password(stored_hash, password)
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return needs_rehash(stored_hash)

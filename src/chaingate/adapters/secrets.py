@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import secrets
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from chaingate.domain.errors import SecretDecryptionError
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
@@ -26,15 +27,6 @@ _HKDF_INFO = b"chaingate/webhook-signing-secrets/v1"
 _HKDF_SALT = b"chaingate"
 # Authenticated with every ciphertext: a value sealed for another purpose will not open here.
 _AAD = b"chaingate:webhook-secret:v1"
-
-
-class SecretDecryptionError(ValueError):
-    """A stored secret that does not open: wrong `secret_key`, or a corrupted value."""
-
-
-def generate_webhook_secret() -> str:
-    """A fresh signing secret: `whsec_` + 32 random bytes, urlsafe base64 without padding."""
-    return "whsec_" + secrets.token_urlsafe(32)
 
 
 class SecretBox:

@@ -19,23 +19,13 @@ from enum import StrEnum
 
 import httpx
 
-from chaingate.domain.errors import DomainError
+from chaingate.domain.errors import WebhookUrlForbidden
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """Given a host name and port, the IP addresses (as text) a connection could reach."""
 
 MAX_URL_LENGTH = 2048
-
-
-class WebhookUrlForbidden(DomainError):
-    """The URL may not receive webhooks: wrong scheme, unreadable, or not a public address."""
-
-    code = "webhook_url_forbidden"
-    status = 422
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, field="url")
 
 
 class AddressKind(StrEnum):

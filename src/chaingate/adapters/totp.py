@@ -57,3 +57,18 @@ def provisioning_uri(secret: str, account: str, issuer: str = "ChainGate") -> st
         {"secret": secret, "issuer": issuer, "digits": DIGITS, "period": STEP_SECONDS}
     )
     return f"otpauth://totp/{label}?{query}"
+
+
+class Rfc6238Totp:
+    """The TotpCheck port over this module's functions."""
+
+    def new_secret(self) -> str:
+        return new_secret()
+
+    def provisioning_uri(self, secret: str, account: str) -> str:
+        return provisioning_uri(secret, account)
+
+    def matching_step(
+        self, secret: str, code: str, now: datetime, after_step: int | None
+    ) -> int | None:
+        return matching_step(secret, code, now, after_step)

@@ -16,11 +16,12 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import httpx
 
-from chaingate.adapters.ssrf import CheckedUrl, UrlGuard, WebhookUrlForbidden
+from chaingate.adapters.ssrf import CheckedUrl, UrlGuard
+from chaingate.domain.errors import WebhookUrlForbidden
+from chaingate.domain.records import AttemptResult
 
 SIGNATURE_HEADER = "ChainGate-Signature"
 USER_AGENT = "ChainGate-Webhooks/1.0"
@@ -64,17 +65,6 @@ def verify(
         return False
     expected = sign(secret, timestamp, body).rpartition("v1=")[2]
     return any(hmac.compare_digest(expected, c) for c in candidates)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    """What one attempt produced. `network_error` marks a missing answer worth retrying."""
-
-    status_code: int | None
-    duration_ms: int
-    error: str | None
-    response_excerpt: str | None
-    network_error: bool = False
 
 
 class WebhookSender:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 NATIVE_POSITION = "native"
 
@@ -40,6 +41,16 @@ class Transfer:
 
 COINBASE_MATURITY = 100
 """Confirmations a Bitcoin-family coinbase output needs before the network lets it be spent."""
+
+
+class ChainTimeRule(Enum):
+    """What proves that a chain has moved past a moment (the proof expiry waits for)."""
+
+    # Every block is stamped after its parent (EVM chains): the newest verified block's stamp.
+    BLOCK_TIMESTAMP = "block_timestamp"
+    # A block need only be stamped above the median of the 11 before it (Bitcoin family): the
+    # median-time-past of the stored window of verified blocks.
+    MEDIAN_TIME_PAST = "median_time_past"
 
 
 MEDIAN_TIME_SPAN = 11

@@ -54,3 +54,36 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+class UnknownEventType(DomainError):
+    code = "unknown_event_type"
+    status = 422
+
+
+class EndpointLimitReached(DomainError):
+    code = "endpoint_limit_reached"
+    status = 422
+
+
+class WebhookUrlForbidden(DomainError):
+    """The URL may not receive webhooks: wrong scheme, unreadable, or not a public address."""
+
+    code = "webhook_url_forbidden"
+    status = 422
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="url")
+
+
+class SecretDecryptionError(ValueError):
+    """A stored secret that does not open (the SecretBox port's error): wrong `secret_key`, or a
+    corrupted value. An operator's problem, never the merchant's."""
+
+
+class ReorgTooDeep(Exception):
+    """No stored block within the reorg window is still canonical: an operator must look."""
+
+
+class ConfigurationError(Exception):
+    """Settings that cannot run safely; the gateway refuses to start and says why."""

@@ -173,3 +173,26 @@ class WebhookAttempt:
     duration_ms: int
     error: str | None
     response_excerpt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardUser:
+    id: str
+    merchant_id: str
+    email: str
+    password_hash: str
+    failed_logins: int
+    locked_until: datetime | None
+    created_at: datetime
+    last_login_at: datetime | None
+    totp_secret: str | None = None  # encrypted
+    totp_last_step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    token_hash: str  # SHA-256 of the cookie's token: a leaked table opens no session
+    user_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime

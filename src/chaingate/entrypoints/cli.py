@@ -10,11 +10,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from chaingate.adapters.db.engine import create_engine
-from chaingate.adapters.db.migrate import upgrade_to_head
-from chaingate.bootstrap import build_container
-from chaingate.config import Settings, load_settings
-from chaingate.domain.errors import DomainError
+from chaingate.bootstrap import build_container, load_settings, migrate_database
+from chaingate.config import Settings
+from chaingate.domain.errors import ConfigurationError, DomainError
 from chaingate.entrypoints.dev.command import add_dev_parser
 from chaingate.entrypoints.runtime import WORKERS, serve
 from chaingate.services.dashboard_auth import create_user
@@ -39,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"error ({exc.code}): {exc.detail}", file=sys.stderr)
         return 1
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 
@@ -100,12 +101,7 @@ def _settings() -> Settings:
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    async def go() -> None:
-        engine = create_engine(_settings().database_url)
-        await upgrade_to_head(engine)
-        await engine.dispose()
-
-    asyncio.run(go())
+    asyncio.run(migrate_database(_settings()))
     print("database is at the newest schema")
     return 0
 
@@ -113,7 +109,7 @@ def _migrate(_: argparse.Namespace) -> int:
 def _merchant_create(args: argparse.Namespace) -> int:
     async def go() -> tuple[str, str]:
         container = build_container(_settings())
-        await upgrade_to_head(container.db.engine)
+        await container.migrate()
         try:
             async with container.db.uow() as uow:
                 merchant, api_key = await create_merchant(uow, args.name, container.clock.now())
@@ -142,11 +138,16 @@ def _user_create(args: argparse.Namespace) -> int:
 
     async def go() -> str:
         container = build_container(_settings())
-        await upgrade_to_head(container.db.engine)
+        await container.migrate()
         try:
             async with container.db.uow() as uow:
                 user = await create_user(
-                    uow, args.merchant_id, args.email, password, container.clock.now()
+                    uow,
+                    args.merchant_id,
+                    args.email,
+                    password,
+                    container.clock.now(),
+                    passwords=container.passwords,
                 )
         finally:
             await container.close()
@@ -199,7 +200,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _serve(*, api: bool, workers: tuple[str, ...], networks: tuple[str, ...] | None) -> int:
     async def go() -> None:
         container = build_container(_settings())
-        await upgrade_to_head(container.db.engine)
+        await container.migrate()
         await serve(container, api=api, workers=workers, networks=networks)
 
     asyncio.run(go())

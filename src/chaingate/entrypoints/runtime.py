@@ -13,10 +13,8 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
 import uvicorn
 
-from chaingate.adapters.webhook_sender import WebhookSender
 from chaingate.bootstrap import Container
 from chaingate.entrypoints.api.app import create_app
 from chaingate.entrypoints.workers.dispatcher import run_dispatcher
@@ -50,8 +48,6 @@ async def serve(
     chosen = [n for n in settings.networks if networks is None or n.name in networks]
     jobs: list[Coroutine[Any, Any, None]] = []
     clients: list[ChainClient] = []
-    # trust_env=False: a proxy from the environment would bypass the sender's address pinning.
-    http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
     if "tracker" in workers:
         for network in chosen:
             client = container.chain_client(network)
@@ -60,18 +56,22 @@ async def serve(
                 db=container.db,
                 chain=client,
                 network=network,
+                family=container.family(network),
                 clock=container.clock,
-                uri_builder=container.uri_builder(network),
             )
             jobs.append(run_tracker(tracker, stop))
     if "expirer" in workers:
-        pairs = [(n, container.uri_builder(n)) for n in chosen]
+        pairs = [(n, container.family(n)) for n in chosen]
         jobs.append(run_expirer(container.db, pairs, container.clock, stop))
     if "dispatcher" in workers:
-        sender = WebhookSender(http, container.url_guard, settings.webhook_timeout_seconds)
         jobs.append(
             run_dispatcher(
-                container.db, sender, container.secret_box, container.clock, settings, stop
+                container.db,
+                container.webhook_sender,
+                container.secret_box,
+                container.clock,
+                settings,
+                stop,
             )
         )
     server: uvicorn.Server | None = None
@@ -105,7 +105,6 @@ async def serve(
                 log.error("component stopped with an error", exc_info=result)
         for client in clients:
             await client.close()
-        await http.aclose()
         await container.close()
 
 

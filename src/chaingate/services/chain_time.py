@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import NetworkConfig
-from chaingate.domain.chain import MEDIAN_TIME_SPAN, median_time_floor
+from chaingate.domain.chain import MEDIAN_TIME_SPAN, ChainTimeRule, median_time_floor
+from chaingate.ports import UnitOfWork
 
 
 async def passed_time(
-    uow: UnitOfWork, network: NetworkConfig, height: int, timestamp: datetime
+    uow: UnitOfWork,
+    network: NetworkConfig,
+    rule: ChainTimeRule,
+    height: int,
+    timestamp: datetime,
 ) -> datetime | None:
-    """A time no block after `height` can be stamped at or before; None when nothing is proven
-    yet (a Bitcoin-family tracker that has stored fewer than 6 blocks)."""
-    if network.kind != "bitcoin":
+    """A time no block after `height` (stamped `timestamp`) can be stamped at or before, by the
+    family's `rule`; None when nothing is proven yet (median-time-past with fewer than 6 stored
+    blocks)."""
+    if rule is ChainTimeRule.BLOCK_TIMESTAMP:
         return timestamp
     stored = await uow.chain.blocks_from(network.name, height - MEDIAN_TIME_SPAN + 1)
     return median_time_floor(b.timestamp for b in stored if b.number <= height)

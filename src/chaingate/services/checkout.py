@@ -9,24 +9,22 @@ or anything about other invoices.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import NetworkConfig, Settings
 from chaingate.domain.errors import DomainError
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus
 from chaingate.domain.models import Invoice, Payment
 from chaingate.domain.money import format_amount
-from chaingate.ports import PaymentUriBuilder
+from chaingate.ports import ChainFamily, UnitOfWork, WalletLink
 
 MAX_REDIRECT_URL = 2000
 INVOICE_ID = re.compile(r"inv_[0-9a-z]{26}")
-METAMASK_SEND = "https://metamask.app.link/send/"
 
 
 class CheckoutState(StrEnum):
@@ -40,12 +38,6 @@ class CheckoutState(StrEnum):
     @property
     def final(self) -> bool:
         return self in (CheckoutState.PAID, CheckoutState.EXPIRED, CheckoutState.INVALID)
-
-
-@dataclass(frozen=True, slots=True)
-class WalletLink:
-    label: str
-    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +99,9 @@ def confirmations_seen(payments: Sequence[Payment], required: int) -> int:
     return min(counted, default=0)
 
 
-def wallet_links(network: NetworkConfig, payment_uri: str) -> tuple[WalletLink, ...]:
-    """The payment request itself, plus wallet-specific links where a documented form exists."""
-    links = [WalletLink("Open in wallet", payment_uri)]
-    if network.kind == "evm" and payment_uri.startswith("ethereum:"):
-        # MetaMask's universal link takes the EIP-681 request without its scheme.
-        links.append(WalletLink("Open in MetaMask", METAMASK_SEND + payment_uri[9:]))
-    return tuple(links)
+def wallet_links(family: ChainFamily, payment_uri: str) -> tuple[WalletLink, ...]:
+    """The payment request itself, plus the family's wallet-specific links (MetaMask on EVM)."""
+    return (WalletLink("Open in wallet", payment_uri), *family.wallet_links(payment_uri))
 
 
 def present_checkout(
@@ -121,12 +109,14 @@ def present_checkout(
     payments: Sequence[Payment],
     merchant_name: str,
     network: NetworkConfig,
-    uri_builder: PaymentUriBuilder,
+    family: ChainFamily,
 ) -> Checkout:
     decimals = network.asset_decimals(invoice.asset)
     assert decimals is not None, f"asset {invoice.asset} vanished from network {network.name}"
     remaining = max(invoice.amount_due - invoice.amount_paid, 0)
-    uri = uri_builder(network, invoice.asset, invoice.address, remaining or invoice.amount_due)
+    uri = family.payment_uri(
+        network, invoice.asset, invoice.address, remaining or invoice.amount_due
+    )
     return Checkout(
         invoice_id=invoice.id,
         merchant_name=merchant_name,
@@ -139,7 +129,7 @@ def present_checkout(
         remaining_units=remaining,
         address=invoice.address,
         payment_uri=uri,
-        wallet_links=wallet_links(network, uri),
+        wallet_links=wallet_links(family, uri),
         confirmations=confirmations_seen(payments, invoice.required_confirmations),
         required_confirmations=invoice.required_confirmations,
         expires_at=invoice.expires_at,
@@ -151,7 +141,7 @@ async def load_checkout(
     uow: UnitOfWork,
     invoice_id: str,
     settings: Settings,
-    uri_builders: Mapping[str, PaymentUriBuilder],
+    family_of: Callable[[NetworkConfig], ChainFamily],
 ) -> Checkout | None:
     """The public view of `invoice_id`; None for a malformed or unknown id, or an invoice whose
     network is no longer configured (all three are a plain 404 to the payer)."""
@@ -162,10 +152,10 @@ async def load_checkout(
         return None
     network = settings.network(invoice.network)
     merchant = await uow.merchants.get(invoice.merchant_id)
-    if network is None or merchant is None or network.kind not in uri_builders:
+    if network is None or merchant is None:
         return None
     payments = await uow.payments.for_invoice(invoice.id)
-    return present_checkout(invoice, payments, merchant.name, network, uri_builders[network.kind])
+    return present_checkout(invoice, payments, merchant.name, network, family_of(network))
 
 
 def validate_redirect_url(url: str, *, allow_http: bool) -> str:

@@ -10,12 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from chaingate.adapters.db.repositories.reports import DeliveryView, InvoiceSearch
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import Settings
 from chaingate.domain.errors import NotFound
 from chaingate.domain.models import Event, Invoice, Payment, Wallet, WebhookAttempt
 from chaingate.domain.money import format_amount
+from chaingate.domain.records import DeliveryView, InvoiceSearch
+from chaingate.ports import UnitOfWork
 from chaingate.services.wallets import unused_before
 
 PAGE_SIZE = 25

@@ -15,22 +15,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chaingate.adapters.db.repositories.users import DashboardSession, DashboardUser
-from chaingate.adapters.db.uow import Database, UnitOfWork
-from chaingate.adapters.passwords import hash_password, needs_rehash, verify_password
-from chaingate.adapters.secrets import SecretBox
-from chaingate.adapters.totp import matching_step
 from chaingate.domain.errors import Conflict, DomainError, NotFound
 from chaingate.domain.ids import new_id
+from chaingate.domain.models import DashboardSession, DashboardUser
+from chaingate.ports import Database, PasswordHasher, SecretBox, TotpCheck, UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 TOUCH_EVERY = timedelta(seconds=60)  # idle deadline moves at most this often: fewer writes
 MAX_FAILED_LOGINS = 5  # in a row, then the account is locked for LOCKOUT
 LOCKOUT = timedelta(minutes=15)
+# Per client address, on top of each account's own lockout: 10 sign-in attempts, then 1 per 6 s
+# (one limiter shared by every API process when Redis is configured: see bootstrap).
+LOGIN_ATTEMPTS_PER_SECOND = 1 / 6
+LOGIN_ATTEMPTS_BURST = 10
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this bounds the work per request
-_BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")  # what adapters/totp.new_secret makes
+_BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")  # what TotpCheck.new_secret makes
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}")
 
 
@@ -49,7 +50,13 @@ def normalize_email(email: str) -> str:
 
 
 async def create_user(
-    uow: UnitOfWork, merchant_id: str, email: str, password: str, now: datetime
+    uow: UnitOfWork,
+    merchant_id: str,
+    email: str,
+    password: str,
+    now: datetime,
+    *,
+    passwords: PasswordHasher,
 ) -> DashboardUser:
     """A dashboard user of the merchant. Raises NotFound (merchant), DomainError, Conflict."""
     address = normalize_email(email)
@@ -67,7 +74,7 @@ async def create_user(
         id=new_id("usr"),
         merchant_id=merchant_id,
         email=address,
-        password_hash=await asyncio.to_thread(hash_password, password),
+        password_hash=await asyncio.to_thread(passwords.hash, password),
         failed_logins=0,
         locked_until=None,
         created_at=now,
@@ -85,6 +92,8 @@ async def log_in(
     now: datetime,
     *,
     box: SecretBox,
+    passwords: PasswordHasher,
+    totp: TotpCheck,
     code: str = "",
 ) -> str | None:
     """A new session token when the credentials are right and the account is not locked;
@@ -100,17 +109,18 @@ async def log_in(
     if user is not None and user.locked_until is not None and user.locked_until > now:
         # Locked: the password is not even tried. The dummy verification costs what a real one
         # does, so a locked account answers like any other failure, in the same time.
-        await asyncio.to_thread(verify_password, None, password)
+        await asyncio.to_thread(passwords.verify, None, password)
         return None
-    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+    ok = await asyncio.to_thread(passwords.verify, user.password_hash if user else None, password)
     if user is None:
         return None
     stored = user.password_hash
-    if ok and needs_rehash(stored):
-        stored = await asyncio.to_thread(hash_password, password)
+    if ok and passwords.needs_rehash(stored):
+        stored = await asyncio.to_thread(passwords.hash, password)
     async with db.uow() as uow:
         if ok and user.totp_secret is not None:
-            step = matching_step(box.decrypt(user.totp_secret), code, now, user.totp_last_step)
+            secret = box.decrypt(user.totp_secret)
+            step = totp.matching_step(secret, code, now, user.totp_last_step)
             ok = step is not None and await uow.users.use_totp_step(user.id, step)
         if not ok:
             # One statement counts the failure and locks at the limit: parallel guesses each
@@ -138,7 +148,14 @@ async def log_in(
 
 
 async def enable_totp(
-    uow: UnitOfWork, user_id: str, secret: str, code: str, box: SecretBox, now: datetime
+    uow: UnitOfWork,
+    user_id: str,
+    secret: str,
+    code: str,
+    now: datetime,
+    *,
+    box: SecretBox,
+    totp: TotpCheck,
 ) -> None:
     """Turn on the second factor with `secret`, once `code` proves the app holds it.
 
@@ -151,7 +168,7 @@ async def enable_totp(
         raise Conflict("two-factor sign-in is already on", code="totp_enabled")
     if _BASE32_SECRET.fullmatch(secret) is None:
         raise DomainError("the enrollment form was altered; start again", code="invalid_secret")
-    step = matching_step(secret, code, now, None)
+    step = totp.matching_step(secret, code, now, None)
     if step is None:
         raise DomainError("that code is not right; check the app's clock", code="invalid_code")
     await uow.users.set_totp(user_id, box.encrypt(secret), step)
@@ -159,13 +176,13 @@ async def enable_totp(
 
 
 async def disable_totp(
-    uow: UnitOfWork, user_id: str, code: str, box: SecretBox, now: datetime
+    uow: UnitOfWork, user_id: str, code: str, now: datetime, *, box: SecretBox, totp: TotpCheck
 ) -> None:
     """Turn off the second factor; needs a current code. Raises DomainError (`invalid_code`)."""
     user = await uow.users.get(user_id)
     if user is None or user.totp_secret is None:
         raise Conflict("two-factor sign-in is not on", code="totp_disabled")
-    step = matching_step(box.decrypt(user.totp_secret), code, now, user.totp_last_step)
+    step = totp.matching_step(box.decrypt(user.totp_secret), code, now, user.totp_last_step)
     if step is None or not await uow.users.use_totp_step(user_id, step):
         raise DomainError("that code is not right", code="invalid_code")
     await uow.users.set_totp(user_id, None, None)

@@ -12,11 +12,11 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from chaingate.adapters.db.uow import Database
 from chaingate.config import Settings
 from chaingate.domain.models import Invoice
 from chaingate.domain.money import format_amount
-from chaingate.services.views import iso
+from chaingate.ports import Database
+from chaingate.services.payloads import iso
 
 EXPORT_PAGE = 500
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

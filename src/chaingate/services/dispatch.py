@@ -17,13 +17,11 @@ import logging
 import random
 from datetime import timedelta
 
-from chaingate.adapters.db.repositories.webhooks import DueDelivery
-from chaingate.adapters.db.uow import Database
-from chaingate.adapters.secrets import SecretBox, SecretDecryptionError
-from chaingate.adapters.webhook_sender import AttemptResult, WebhookSender
 from chaingate.config import Settings
+from chaingate.domain.errors import SecretDecryptionError
+from chaingate.domain.records import AttemptResult, DueDelivery
 from chaingate.domain.retry import decide
-from chaingate.ports import Clock
+from chaingate.ports import Clock, Database, SecretBox, WebhookSender
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.domain.events import EventType
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import Event, WebhookDelivery, WebhookEndpoint
-from chaingate.services.views import iso
+from chaingate.ports import UnitOfWork
+from chaingate.services.payloads import iso
 
 
 async def emit(

@@ -2,22 +2,21 @@
 
 The wall clock is no proof: a block stamped before expiry may reach our node minutes later.
 The proof is a time no later block can be stamped at or before (services.chain_time: the
-newest verified block's timestamp on EVM chains, median-time-past on the Bitcoin family, whose
-timestamps may go backwards). Once it is after `expires_at`, every payment we have not scanned
+newest verified block's timestamp where timestamps only grow, median-time-past where they may
+go backwards: the family's rule). Once it is after `expires_at`, every payment we have not scanned
 yet is in a later block, hence late.
 """
 
 from __future__ import annotations
 
-from chaingate.adapters.db.uow import Database
 from chaingate.config import NetworkConfig
-from chaingate.ports import Clock, PaymentUriBuilder
+from chaingate.ports import ChainFamily, Clock, Database
 from chaingate.services.chain_time import passed_time
 from chaingate.services.invoice_state import settle_invoice_state
 
 
 async def expire_due(
-    db: Database, network: NetworkConfig, clock: Clock, uri_builder: PaymentUriBuilder
+    db: Database, network: NetworkConfig, family: ChainFamily, clock: Clock
 ) -> int:
     """Expire the `new` invoices on `network` the chain has passed; returns how many."""
     now = clock.now()
@@ -25,7 +24,9 @@ async def expire_due(
         cursor = await uow.chain.cursor(network.name)
         if cursor is None:
             return 0
-        chain_time = await passed_time(uow, network, cursor.height, cursor.block_timestamp)
+        chain_time = await passed_time(
+            uow, network, family.chain_time, cursor.height, cursor.block_timestamp
+        )
         if chain_time is None:
             return 0
         due = await uow.invoices.due_for_expiry(network.name, chain_time)
@@ -35,7 +36,7 @@ async def expire_due(
                 uow,
                 invoice_id,
                 network=network,
-                uri_builder=uri_builder,
+                family=family,
                 chain_time=chain_time,
                 now=now,
             )

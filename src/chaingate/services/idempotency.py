@@ -10,9 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chaingate.adapters.db.uow import Database, UnitOfWork
-from chaingate.adapters.secrets import SecretBox
 from chaingate.domain.errors import Conflict, DomainError
+from chaingate.ports import Database, SecretBox, UnitOfWork
 
 # A claim older than this belongs to a request that died before committing.
 STALE_AFTER = timedelta(seconds=60)

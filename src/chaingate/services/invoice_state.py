@@ -10,14 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import NetworkConfig
 from chaingate.domain.events import STATUS_EVENTS, EventType
 from chaingate.domain.invoice import evaluate
 from chaingate.domain.models import Invoice, Payment
-from chaingate.ports import PaymentUriBuilder
+from chaingate.ports import ChainFamily, UnitOfWork
 from chaingate.services.events import emit
-from chaingate.services.views import present_invoice, present_payment
+from chaingate.services.payloads import invoice_document, payment_document
 
 
 @dataclass
@@ -33,7 +32,7 @@ async def settle_invoice_state(
     invoice_id: str,
     *,
     network: NetworkConfig,
-    uri_builder: PaymentUriBuilder,
+    family: ChainFamily,
     chain_time: datetime | None,
     now: datetime,
     changes: PaymentChanges | None = None,
@@ -71,13 +70,15 @@ async def settle_invoice_state(
             amount_paid=result.amount_paid,
             updated_at=now,
         )
-    view = present_invoice(invoice, payments, network, uri_builder)
+    view = invoice_document(invoice, payments, network, family)
     changes = changes or PaymentChanges()
     for payment, event_type in [
         *((p, EventType.INVOICE_PAYMENT_RECEIVED) for p in changes.received),
         *((p, EventType.INVOICE_PAYMENT_REMOVED) for p in changes.removed),
     ]:
-        await _emit(uow, invoice, event_type, view, now, payment=present_payment(payment, network))
+        await _emit(
+            uow, invoice, event_type, view, now, payment=payment_document(payment, network, family)
+        )
     for status in result.transitions:
         await _emit(uow, invoice, STATUS_EVENTS[status], {**view, "status": status.value}, now)
     return invoice

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import NetworkConfig, Settings
 from chaingate.domain.errors import Conflict, DomainError, UnknownCurrency, UnknownNetwork
 from chaingate.domain.events import EventType
@@ -17,15 +16,15 @@ from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus
 from chaingate.domain.models import Invoice
 from chaingate.domain.money import parse_amount
-from chaingate.ports import AddressDeriver, PaymentUriBuilder
+from chaingate.ports import ChainFamily, UnitOfWork
 from chaingate.services.checkout import validate_redirect_url
 from chaingate.services.events import emit
 from chaingate.services.idempotency import Claim
-from chaingate.services.views import present_invoice
+from chaingate.services.payloads import invoice_document
 from chaingate.services.wallets import check_gap
 
-DeriverLookup = Callable[[NetworkConfig, str | None], AddressDeriver]
-"""The deriver for a network and a wallet's address type (None on EVM)."""
+FamilyLookup = Callable[[NetworkConfig], ChainFamily]
+"""The chain family serving a network (the composition root's table)."""
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 86_400
@@ -51,8 +50,7 @@ class InvoiceContext:
     """The ports and configuration invoice creation needs."""
 
     settings: Settings
-    deriver: DeriverLookup
-    uri_builders: dict[str, PaymentUriBuilder]  # by network kind
+    family_of: FamilyLookup
 
 
 def resolve_network(settings: Settings, name: str) -> NetworkConfig:
@@ -134,10 +132,11 @@ async def create_invoice(
             f"register a wallet for network {network.name!r} before creating invoices",
             code="wallet_not_configured",
         )
+    family = ctx.family_of(network)
     index = await uow.wallets.reserve_index(wallet.id)
-    if network.kind == "bitcoin":
+    if family.wallet_policy.gap_limit:
         await check_gap(uow, wallet, index)
-    address = ctx.deriver(network, wallet.address_type).derive(wallet.account_key, index)
+    address = family.deriver(network, wallet.address_type).derive(wallet.account_key, index)
     expires_at = now + timedelta(seconds=expires_in)
     invoice = Invoice(
         id=new_id("inv"),
@@ -162,7 +161,7 @@ async def create_invoice(
         redirect_url=request.redirect_url,
     )
     await uow.invoices.add(invoice)
-    view = present_invoice(invoice, [], network, ctx.uri_builders[network.kind])
+    view = invoice_document(invoice, [], network, family)
     await emit(
         uow,
         merchant_id=invoice.merchant_id,

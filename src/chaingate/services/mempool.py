@@ -46,9 +46,8 @@ class MempoolOutcome:
 
 
 def follows_mempool(tracker: Tracker) -> bool:
-    """Only Bitcoin-family networks have a mempool view worth polling."""
-    network = tracker.network
-    return network.kind == "bitcoin" and network.track_mempool
+    """Whether the network's family has a mempool view worth polling, and it is turned on."""
+    return tracker.family.follows_mempool(tracker.network)
 
 
 async def sync_mempool(tracker: Tracker) -> MempoolOutcome:

@@ -8,10 +8,10 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.domain.errors import DomainError, NotFound
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import ApiKey, Merchant
+from chaingate.ports import UnitOfWork
 
 SCOPES = frozenset(
     {

@@ -17,21 +17,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
-from chaingate.adapters.db.uow import Database, UnitOfWork
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import BlockRef, ReorgDetected, ScanResult, Transfer
+from chaingate.domain.errors import ReorgTooDeep
 from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import PaymentStatus, payment_status_for
 from chaingate.domain.models import ChainCursor, Payment
-from chaingate.ports import ChainClient, Clock, PaymentUriBuilder
+from chaingate.ports import ChainClient, ChainFamily, Clock, Database, UnitOfWork
 from chaingate.services.chain_time import passed_time
 from chaingate.services.invoice_state import PaymentChanges, settle_invoice_state
 
 log = logging.getLogger(__name__)
-
-
-class ReorgTooDeep(Exception):
-    """No stored block within the reorg window is still canonical: an operator must look."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +37,8 @@ class Tracker:
     db: Database
     chain: ChainClient
     network: NetworkConfig
+    family: ChainFamily  # the network's chain family: its chain-time rule, payloads, mempool
     clock: Clock
-    uri_builder: PaymentUriBuilder
     # Ids of unmined payments the last mempool snapshot taken at the tip did not hold (see
     # services.mempool). In memory: a restart only delays an eviction by one poll.
     missing_from_mempool: set[str] = field(default_factory=set)
@@ -67,13 +63,13 @@ async def settle_changed_invoices(
     """Re-decide every invoice whose payments changed, against the chain time the verified
     block at `height` proves."""
     network = tracker.network
-    chain_time = await passed_time(uow, network, height, block_timestamp)
+    chain_time = await passed_time(uow, network, tracker.family.chain_time, height, block_timestamp)
     for invoice_id, change in changes.items():
         await settle_invoice_state(
             uow,
             invoice_id,
             network=network,
-            uri_builder=tracker.uri_builder,
+            family=tracker.family,
             chain_time=chain_time,
             now=now,
             changes=change,

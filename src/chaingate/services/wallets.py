@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.config import NetworkConfig
 from chaingate.domain.errors import Conflict, DomainError, NotFound
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import Wallet
-from chaingate.ports import AddressDeriver
+from chaingate.ports import AddressDeriver, UnitOfWork, WalletPolicy
 
 DEFAULT_GAP_LIMIT = 20
 MAX_GAP_LIMIT = 1000
@@ -33,9 +32,10 @@ def check_gap_limit(gap_limit: int) -> int:
     return gap_limit
 
 
-def wallet_warnings(network: NetworkConfig, wallet: Wallet) -> list[WalletWarning]:
-    """What the merchant must know about using this key elsewhere (empty on EVM)."""
-    if network.kind != "bitcoin":
+def wallet_warnings(policy: WalletPolicy, wallet: Wallet) -> list[WalletWarning]:
+    """What the merchant must know about using this key elsewhere (empty where the family's
+    wallets have no gap limit)."""
+    if not policy.gap_limit:
         return []
     return [
         WalletWarning(
@@ -66,7 +66,8 @@ async def register_wallet(
 ) -> Wallet:
     """Store the merchant's key for `network` after checking it derives addresses.
 
-    `deriver` must be the one for `address_type` (Bitcoin family; None on EVM). Raises
+    `deriver` must be the one for `address_type` (None where the family has one address form,
+    as `ChainFamily.address_type` answers). Raises
     InvalidWallet for an unusable or private key, DomainError `invalid_gap_limit`, Conflict when
     the merchant already has a wallet on the network or another merchant registered the key.
     """
@@ -88,7 +89,7 @@ async def register_wallet(
         account_key=normalized,
         next_index=0,
         created_at=now,
-        address_type=address_type if network.kind == "bitcoin" else None,
+        address_type=address_type,
         gap_limit=gap_limit,
     )
     await uow.wallets.add(wallet)

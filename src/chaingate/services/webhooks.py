@@ -2,23 +2,28 @@
 
 Every lookup is scoped by the merchant's id, so one merchant can never see, change or resend
 another's. The signing secret leaves this module in plaintext exactly twice: when an endpoint is
-created and when its secret is rotated. It is stored only encrypted (see adapters/secrets.py).
+created and when its secret is rotated. It is stored only encrypted (the SecretBox port).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chaingate.adapters.db.uow import UnitOfWork
-from chaingate.adapters.secrets import SecretBox, generate_webhook_secret
-from chaingate.adapters.ssrf import UrlGuard
-from chaingate.domain.errors import Conflict, DomainError, NotFound
+from chaingate.domain.errors import (
+    Conflict,
+    DomainError,
+    EndpointLimitReached,
+    NotFound,
+    UnknownEventType,
+)
 from chaingate.domain.events import ALL_EVENT_TYPES
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from chaingate.ports import SecretBox, UnitOfWork, UrlGuard
 
 # Each endpoint multiplies every event into another delivery; a cap keeps that bounded.
 MAX_ENDPOINTS_PER_MERCHANT = 20
@@ -27,14 +32,9 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
-class UnknownEventType(DomainError):
-    code = "unknown_event_type"
-    status = 422
-
-
-class EndpointLimitReached(DomainError):
-    code = "endpoint_limit_reached"
-    status = 422
+def generate_webhook_secret() -> str:
+    """A fresh signing secret: `whsec_` + 32 random bytes, urlsafe base64 without padding."""
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""Request and response shapes at the HTTP edge. Amounts are decimal strings, never numbers."""
+"""Request and response shapes at the HTTP edge. Amounts are decimal strings, never numbers.
+
+Invoices and payments are answered with the typed payloads events carry (services/payloads.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from pydantic import (
     StrictInt,
     StrictStr,
 )
+
+from chaingate.services.payloads import InvoicePayload
 
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"  # date and time
@@ -62,49 +67,8 @@ class InvoiceCreate(Strict):
     )
 
 
-class PaymentOut(BaseModel):
-    id: str
-    txid: str
-    log_index: int | None
-    output: str | None
-    amount: str
-    currency: str
-    token_contract: str | None
-    from_: str | None = Field(alias="from")
-    block_number: int | None  # None while the transaction is only in the mempool
-    block_hash: str | None
-    confirmations: int
-    status: Literal["pending", "confirmed", "orphaned", "failed", "wrong_asset", "dust"]
-    paid_at: str
-    created_at: str
-
-
-class InvoiceOut(BaseModel):
-    id: str
-    object: Literal["invoice"]
-    status: Literal["new", "processing", "settled", "expired", "invalid"]
-    additional_status: Literal["none", "underpaid", "overpaid", "paid_late"]
-    amount: str
-    amount_due: str
-    amount_paid: str
-    currency: str
-    network: str
-    chain_id: int | None  # EVM chain id; null on Bitcoin-family networks
-    address: str
-    payment_uri: str
-    required_confirmations: int
-    payment_tolerance: str
-    order_id: str | None
-    metadata: dict[str, Any]
-    redirect_url: str | None = None
-    expires_at: str
-    created_at: str
-    updated_at: str
-    payments: list[PaymentOut]
-
-
 class InvoiceList(BaseModel):
-    data: list[InvoiceOut]
+    data: list[InvoicePayload]
     has_more: bool
     next_cursor: str | None
 

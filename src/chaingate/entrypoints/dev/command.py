@@ -14,9 +14,8 @@ import httpx
 
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient
 from chaingate.adapters.chains.evm.wallet_ops import send_native, send_token
-from chaingate.adapters.db.migrate import upgrade_to_head
-from chaingate.bootstrap import build_container
-from chaingate.config import Settings, load_networks
+from chaingate.bootstrap import build_container, load_networks
+from chaingate.config import Settings
 from chaingate.domain.errors import DomainError
 from chaingate.domain.money import parse_amount
 from chaingate.entrypoints.dev.anvil import AnvilNotFound, AnvilProcess, find_anvil, start_anvil
@@ -140,7 +139,7 @@ async def _run_dev(
         api_port=args.port,
     )
     container = build_container(settings)
-    await upgrade_to_head(container.db.engine)
+    await container.migrate()
     merchant = await ensure_demo_merchant(container, previous)
     if ltc_node is not None:
         await ensure_ltc_wallet(container, merchant.merchant_id, DEMO_MERCHANT_MNEMONIC)

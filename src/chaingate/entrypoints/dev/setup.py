@@ -171,6 +171,11 @@ async def ensure_dashboard_user(container: Container, merchant_id: str, password
     if existing is None:
         async with container.db.uow() as uow:
             await create_user(
-                uow, merchant_id, DEMO_DASHBOARD_EMAIL, password, container.clock.now()
+                uow,
+                merchant_id,
+                DEMO_DASHBOARD_EMAIL,
+                password,
+                container.clock.now(),
+                passwords=container.passwords,
             )
     return DEMO_DASHBOARD_EMAIL

@@ -63,9 +63,7 @@ def page_headers(*, embed: bool) -> dict[str, str]:
 
 async def _checkout(container: Container, invoice_id: str) -> Checkout | None:
     async with container.db.uow() as uow:
-        return await load_checkout(
-            uow, invoice_id, container.settings, container.invoice_context.uri_builders
-        )
+        return await load_checkout(uow, invoice_id, container.settings, container.family)
 
 
 def _not_found(*, embed: bool) -> HTMLResponse:

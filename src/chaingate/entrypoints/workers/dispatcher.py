@@ -11,11 +11,8 @@ import asyncio
 import contextlib
 import logging
 
-from chaingate.adapters.db.uow import Database
-from chaingate.adapters.secrets import SecretBox
-from chaingate.adapters.webhook_sender import WebhookSender
 from chaingate.config import Settings
-from chaingate.ports import Clock
+from chaingate.ports import Clock, Database, SecretBox, WebhookSender
 from chaingate.services.dispatch import MAX_BATCHES_IN_FLIGHT, dispatch_due
 
 log = logging.getLogger(__name__)

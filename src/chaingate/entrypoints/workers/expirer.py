@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 import logging
 
-from chaingate.adapters.db.uow import Database
 from chaingate.config import NetworkConfig
-from chaingate.ports import Clock, PaymentUriBuilder
+from chaingate.ports import ChainFamily, Clock, Database
 from chaingate.services.expiry import expire_due
 
 log = logging.getLogger(__name__)
@@ -16,15 +15,15 @@ log = logging.getLogger(__name__)
 
 async def run_expirer(
     db: Database,
-    networks: list[tuple[NetworkConfig, PaymentUriBuilder]],
+    networks: list[tuple[NetworkConfig, ChainFamily]],
     clock: Clock,
     stop: asyncio.Event,
     interval: float = 1.0,
 ) -> None:
     while not stop.is_set():
-        for network, uri_builder in networks:
+        for network, family in networks:
             try:
-                await expire_due(db, network, clock, uri_builder)
+                await expire_due(db, network, family, clock)
             except Exception:
                 log.exception("expirer: %s failed; will retry", network.name)
         with contextlib.suppress(TimeoutError):

@@ -7,8 +7,9 @@ import contextlib
 import logging
 
 from chaingate.domain.chain import NodeUnavailable
+from chaingate.domain.errors import ReorgTooDeep
 from chaingate.services.mempool import follows_mempool, sync_mempool
-from chaingate.services.tracking import ReorgTooDeep, Tracker, sync_once
+from chaingate.services.tracking import Tracker, sync_once
 
 log = logging.getLogger(__name__)
 

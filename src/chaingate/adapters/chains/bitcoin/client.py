@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaingate.adapters.chains.bitcoin import parse
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.params import ChainParams, params_for
 from chaingate.adapters.chains.bitcoin.rpc import (
     BadNodeAnswer,
@@ -28,7 +29,6 @@ from chaingate.adapters.chains.bitcoin.rpc import (
     RpcAuth,
     RpcError,
 )
-from chaingate.config import NetworkConfig
 from chaingate.domain.chain import (
     BlockRef,
     MempoolView,
@@ -61,7 +61,7 @@ class BitcoinChainClient:
 
     def __init__(
         self,
-        network: NetworkConfig,
+        network: BitcoinNetworkConfig,
         rpc: BitcoinRpcClient | None = None,
         *,
         rpc_timeout: float = DEFAULT_RPC_TIMEOUT,

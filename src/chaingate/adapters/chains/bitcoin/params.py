@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from chaingate.config import ChainParamsConfig, NetworkConfig
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig, ChainParamsConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +166,12 @@ class UnknownChainParams(ValueError):
     """Neither a built-in table nor complete `chain_params` describe the network."""
 
 
-def params_for(network: NetworkConfig) -> ChainParams:
+def params_for(network: BitcoinNetworkConfig) -> ChainParams:
     """The parameters of a `kind = "bitcoin"` network: built-in, then `chain_params` overrides.
 
     Raises UnknownChainParams when a field has no value from either source.
     """
-    chain = network.chain or "bitcoin"
-    net = network.chain_network or "mainnet"
+    chain, net = network.chain, network.chain_network
     base = BUILT_IN.get((chain, net))
     override = network.chain_params or ChainParamsConfig()
     if base is None:

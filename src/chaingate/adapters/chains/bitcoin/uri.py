@@ -1,4 +1,4 @@
-"""BIP-21 payment request URIs, the PaymentUriBuilder for Bitcoin-family networks.
+"""BIP-21 payment request URIs, the Bitcoin family's payment requests.
 
 `bitcoin:<address>?amount=<decimal coins>` (`litecoin:` and a fork's configured scheme alike).
 BIP-21 amounts are decimal coins, never an exponent or a float: they are rendered from the
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.params import params_for
-from chaingate.config import NetworkConfig
 from chaingate.domain.errors import InvalidAmount, UnknownCurrency
 from chaingate.domain.money import format_amount
 
 
 def payment_uri(
-    network: NetworkConfig, asset: str, address: str, amount: int, label: str | None = None
+    network: BitcoinNetworkConfig, asset: str, address: str, amount: int, label: str | None = None
 ) -> str:
     """`<scheme>:<address>?amount=<coins>[&label=<label>]`; without `amount` when it is 0.
 

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from chaingate.adapters.chains.evm import parse
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.header import check_block_hash
 from chaingate.adapters.chains.evm.heads import NewHeadsListener
 from chaingate.adapters.chains.evm.parse import BadNodeAnswer
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, NodeEndpoint, RpcError
 from chaingate.adapters.chains.evm.scanner import scan_on_node, token_whitelist
-from chaingate.config import NetworkConfig
 from chaingate.domain.chain import (
     EMPTY_MEMPOOL,
     BlockRef,
@@ -44,7 +44,7 @@ class EvmChainClient:
 
     def __init__(
         self,
-        network: NetworkConfig,
+        network: EvmNetworkConfig,
         rpc: JsonRpcClient | None = None,
         *,
         rpc_timeout: float = DEFAULT_RPC_TIMEOUT,

@@ -27,10 +27,11 @@ from eth_hash.auto import keccak
 
 from chaingate.adapters.chains.evm import parse
 from chaingate.adapters.chains.evm.bloom import bloom_contains, may_hold_log
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.header import check_block_hash
 from chaingate.adapters.chains.evm.parse import BadNodeAnswer, NodeBlock, NodeLog, NodeReceipt
 from chaingate.adapters.chains.evm.rpc import NodeEndpoint, RpcCall
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.config import TokenConfig
 from chaingate.domain.chain import NATIVE_POSITION, BlockRef, ReorgDetected, ScanResult, Transfer
 from chaingate.ports import WatchLookup
 
@@ -69,7 +70,7 @@ class _Candidate:
         return (self.block.number, self.tx_index, -1 if self.log_index is None else self.log_index)
 
 
-def token_whitelist(network: NetworkConfig) -> dict[str, TokenConfig]:
+def token_whitelist(network: EvmNetworkConfig) -> dict[str, TokenConfig]:
     """Whitelisted token contracts by lower-case address (the first entry wins a duplicate)."""
     whitelist: dict[str, TokenConfig] = {}
     for token in network.tokens:
@@ -79,7 +80,7 @@ def token_whitelist(network: NetworkConfig) -> dict[str, TokenConfig]:
 
 async def scan_on_node(
     node: NodeEndpoint,
-    network: NetworkConfig,
+    network: EvmNetworkConfig,
     tokens: Mapping[str, TokenConfig],
     start: int,
     end: int,

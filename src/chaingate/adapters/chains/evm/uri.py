@@ -1,4 +1,4 @@
-"""EIP-681 payment request URIs, the PaymentUriBuilder for EVM networks.
+"""EIP-681 payment request URIs, the EVM family's payment requests.
 
 Amounts are integers in base units (wei, token units), never decimals: EIP-681's `value` and
 `uint256` parameters are integers, and wallets that see a fraction may round it.
@@ -6,12 +6,12 @@ Amounts are integers in base units (wei, token units), never decimals: EIP-681's
 
 from __future__ import annotations
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.parse import is_address
-from chaingate.config import NetworkConfig
 from chaingate.domain.errors import InvalidAmount, UnknownCurrency
 
 
-def payment_uri(network: NetworkConfig, asset: str, address: str, amount: int) -> str:
+def payment_uri(network: EvmNetworkConfig, asset: str, address: str, amount: int) -> str:
     """`ethereum:<to>@<chain>?value=<wei>` for the native asset,
     `ethereum:<token>@<chain>/transfer?address=<to>&uint256=<units>` for a whitelisted token.
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -8,18 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.repositories._sql import insert_ignoring_duplicates
 from chaingate.adapters.db.tables import idempotency_keys
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    merchant_id: str
-    key: str
-    request_hash: str
-    state: str  # in_progress | done
-    response_status: int | None
-    response_body: str | None
-    locked_at: datetime
-    expires_at: datetime
+from chaingate.domain.records import IdempotencyRecord
 
 
 class IdempotencyRepository:

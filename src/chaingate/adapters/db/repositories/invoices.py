@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,16 +13,9 @@ from chaingate.adapters.db.repositories._sql import insert_ignoring_duplicates
 from chaingate.adapters.db.tables import invoices, payments
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus, PaymentStatus
 from chaingate.domain.models import Invoice, Payment
+from chaingate.domain.records import InvoiceFilter
 
 _CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceFilter:
-    status: InvoiceStatus | None = None
-    order_id: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 class InvoiceRepository:

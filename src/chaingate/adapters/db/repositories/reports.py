@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import String, func, literal, select, union_all
@@ -26,40 +25,7 @@ from chaingate.adapters.db.tables import (
 )
 from chaingate.domain.invoice import PaymentStatus
 from chaingate.domain.models import Event, Invoice, Payment, WebhookAttempt, WebhookDelivery
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceSearch:
-    status: str | None = None
-    network: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    query: str | None = None  # an order id, a deposit address or a txid, matched exactly
-
-
-@dataclass(frozen=True, slots=True)
-class AmountRow:
-    """One invoice's figures for the overview."""
-
-    network: str
-    asset: str
-    status: str
-    amount_due: int
-    amount_paid: int
-    day: datetime  # settled: when it settled (last update); others: when created
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryView:
-    delivery: WebhookDelivery
-    endpoint_url: str
-    event_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentExportRow:
-    payment: Payment
-    order_id: str | None
+from chaingate.domain.records import AmountRow, DeliveryView, InvoiceSearch, PaymentExportRow
 
 
 class ReportRepository:

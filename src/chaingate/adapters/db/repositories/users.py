@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, delete, literal, or_, select, update
@@ -12,29 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chaingate.adapters.db.tables import dashboard_sessions, dashboard_users
 from chaingate.adapters.db.types import UtcDateTime
 from chaingate.domain.errors import Conflict
-
-
-@dataclass(frozen=True, slots=True)
-class DashboardUser:
-    id: str
-    merchant_id: str
-    email: str
-    password_hash: str
-    failed_logins: int
-    locked_until: datetime | None
-    created_at: datetime
-    last_login_at: datetime | None
-    totp_secret: str | None = None  # encrypted
-    totp_last_step: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DashboardSession:
-    token_hash: str
-    user_id: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
+from chaingate.domain.models import DashboardSession, DashboardUser
 
 
 class UserRepository:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,21 +15,7 @@ from chaingate.adapters.db.tables import (
     webhook_endpoints,
 )
 from chaingate.domain.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-
-
-@dataclass(frozen=True, slots=True)
-class DueDelivery:
-    """What a dispatcher needs to send one delivery, read in one query."""
-
-    delivery_id: str
-    endpoint_id: str
-    event_id: str
-    event_type: str
-    url: str
-    secret_ciphertext: str
-    body: str
-    attempt_count: int
-    created_at: datetime
+from chaingate.domain.records import DueDelivery
 
 
 class WebhookRepository:

@@ -5,21 +5,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from chaingate.adapters.db.repositories.invoices import InvoiceFilter
 from chaingate.domain.errors import DomainError, NotFound
 from chaingate.domain.invoice import InvoiceStatus
+from chaingate.domain.records import InvoiceFilter
 from chaingate.entrypoints.api.deps import ContainerDep, InvoicesRead, InvoicesWrite
 from chaingate.entrypoints.api.idempotent import IDEMPOTENT, run_idempotent
 from chaingate.entrypoints.api.problems import problem_responses
 from chaingate.entrypoints.api.schemas import (
     InvoiceCreate,
     InvoiceList,
-    InvoiceOut,
     QueryDateTime,
 )
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import NewInvoice, create_invoice
-from chaingate.services.views import present_invoice
+from chaingate.services.payloads import InvoicePayload, invoice_document
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
@@ -27,7 +26,7 @@ router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 @router.post(
     "",
     status_code=201,
-    response_model=InvoiceOut,
+    response_model=InvoicePayload,
     responses=problem_responses(400, 409, 413),
     dependencies=IDEMPOTENT,
 )
@@ -58,7 +57,7 @@ async def create(
     return await run_idempotent(request, container, caller, action)
 
 
-@router.get("/{invoice_id}", response_model=InvoiceOut, responses=problem_responses(404))
+@router.get("/{invoice_id}", response_model=InvoicePayload, responses=problem_responses(404))
 async def get(invoice_id: str, caller: InvoicesRead, container: ContainerDep) -> dict[str, Any]:
     """One invoice with its payments. Another merchant's invoice is a 404."""
     async with container.db.uow() as uow:
@@ -68,7 +67,7 @@ async def get(invoice_id: str, caller: InvoicesRead, container: ContainerDep) ->
         payments = await uow.payments.for_invoice(invoice.id)
     network = container.settings.network(invoice.network)
     assert network is not None, f"network {invoice.network} removed from configuration"
-    return present_invoice(invoice, payments, network, container.uri_builder(network))
+    return invoice_document(invoice, payments, network, container.family(network))
 
 
 @router.get("", response_model=InvoiceList)
@@ -99,7 +98,7 @@ async def list_invoices(
         network = container.settings.network(invoice.network)
         assert network is not None
         data.append(
-            present_invoice(invoice, payments[invoice.id], network, container.uri_builder(network))
+            invoice_document(invoice, payments[invoice.id], network, container.family(network))
         )
     has_more = len(page) > limit
     return {"data": data, "has_more": has_more, "next_cursor": data[-1]["id"] if has_more else None}

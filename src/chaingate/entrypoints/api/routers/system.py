@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from chaingate.entrypoints.api.deps import ContainerDep
 from chaingate.entrypoints.api.problems import problem_responses
@@ -20,29 +19,33 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(container: ContainerDep) -> dict[str, str]:
     """Readiness: the database answers."""
-    async with container.db.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await container.db.ping()
     return {"status": "ready"}
 
 
 @router.get("/v1/networks", responses=problem_responses(429))
 async def networks(container: ContainerDep) -> dict[str, Any]:
     """Configured networks and the assets each accepts (public information)."""
-    return {
-        "data": [
+    data = []
+    for network in container.settings.networks:
+        family = container.family(network)
+        data.append(
             {
-                "name": n.name,
-                "kind": n.kind,
-                "chain_id": n.chain_id,
-                "required_confirmations": n.required_confirmations,
+                "name": network.name,
+                "kind": family.name,
+                "chain_id": family.public_chain_id(network),
+                "required_confirmations": network.required_confirmations,
                 "assets": [
-                    {"code": n.native_symbol, "decimals": n.native_decimals, "contract": None},
+                    {
+                        "code": network.native_symbol,
+                        "decimals": network.native_decimals,
+                        "contract": None,
+                    },
                     *(
                         {"code": t.symbol, "decimals": t.decimals, "contract": t.contract}
-                        for t in n.tokens
+                        for t in network.tokens
                     ),
                 ],
             }
-            for n in container.settings.networks
-        ]
-    }
+        )
+    return {"data": data}

@@ -4,22 +4,23 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from chaingate.config import NetworkConfig
+from chaingate.bootstrap import Container
 from chaingate.domain.models import Wallet
 from chaingate.entrypoints.api.deps import ContainerDep, WalletsRead, WalletsWrite
 from chaingate.entrypoints.api.idempotent import IDEMPOTENT, dumps, run_idempotent
 from chaingate.entrypoints.api.problems import problem_responses
 from chaingate.entrypoints.api.schemas import WalletCreate, WalletOut, WalletUpdate
+from chaingate.ports import WalletPolicy
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import resolve_network
-from chaingate.services.views import iso
+from chaingate.services.payloads import iso
 from chaingate.services.wallets import change_gap_limit, register_wallet, wallet_warnings
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
 
 
-def present_wallet(wallet: Wallet, network: NetworkConfig | None) -> dict[str, Any]:
-    warnings = [] if network is None else wallet_warnings(network, wallet)
+def present_wallet(wallet: Wallet, policy: WalletPolicy | None) -> dict[str, Any]:
+    warnings = [] if policy is None else wallet_warnings(policy, wallet)
     return {
         "id": wallet.id,
         "network": wallet.network,
@@ -63,7 +64,7 @@ async def create(
                 address_type=address_type,
                 gap_limit=body.gap_limit,
             )
-            view = present_wallet(wallet, network)
+            view = present_wallet(wallet, container.family(network).wallet_policy)
             if claim is not None:
                 await claim.complete(uow, 201, dumps(view))
                 await uow.commit()
@@ -75,10 +76,8 @@ async def create(
 @router.get("", response_model=list[WalletOut])
 async def list_wallets(caller: WalletsRead, container: ContainerDep) -> list[dict[str, Any]]:
     async with container.db.uow() as uow:
-        return [
-            present_wallet(w, container.settings.network(w.network))
-            for w in await uow.wallets.list(caller.merchant_id)
-        ]
+        found = await uow.wallets.list(caller.merchant_id)
+    return [present_wallet(w, _policy(container, w.network)) for w in found]
 
 
 @router.patch("/{wallet_id}", response_model=WalletOut, responses=problem_responses(400, 404, 413))
@@ -88,4 +87,10 @@ async def update(
     """Change the wallet's gap limit (how many unpaid addresses in a row may be handed out)."""
     async with container.db.uow() as uow:
         wallet = await change_gap_limit(uow, caller.merchant_id, wallet_id, body.gap_limit)
-    return present_wallet(wallet, container.settings.network(wallet.network))
+    return present_wallet(wallet, _policy(container, wallet.network))
+
+
+def _policy(container: Container, network_name: str) -> WalletPolicy | None:
+    """The wallet policy of a configured network; None for one no longer configured."""
+    network = container.settings.network(network_name)
+    return None if network is None else container.family(network).wallet_policy

@@ -4,16 +4,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from chaingate.adapters.db.uow import UnitOfWork
 from chaingate.domain.errors import NotFound
 from chaingate.domain.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from chaingate.entrypoints.api.deps import ContainerDep, WebhooksRead, WebhooksWrite
 from chaingate.entrypoints.api.idempotent import IDEMPOTENT, dumps, run_idempotent
 from chaingate.entrypoints.api.problems import problem_responses
 from chaingate.entrypoints.api.schemas import WebhookCreate, WebhookOut, WebhookUpdate
+from chaingate.ports import UnitOfWork
 from chaingate.services import webhooks as service
 from chaingate.services.idempotency import Claim
-from chaingate.services.views import iso
+from chaingate.services.payloads import iso
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 FOUND = problem_responses(404)  # another merchant's id is a 404 too

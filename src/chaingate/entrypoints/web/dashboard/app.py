@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chaingate.adapters.ratelimit import InMemoryRateLimiter
 from chaingate.bootstrap import Container
 from chaingate.domain.errors import DomainError
 from chaingate.entrypoints.web.dashboard import (
@@ -34,15 +33,11 @@ from chaingate.entrypoints.web.dashboard.session import (
 
 log = logging.getLogger(__name__)
 MOUNT_PATH = "/dashboard"
-# Per client address, on top of each account's own lockout: 10 login attempts, then 1 per 6 s.
-LOGIN_RATE_PER_SECOND = 1 / 6
-LOGIN_BURST = 10
 
 
 def create_dashboard(container: Container) -> FastAPI:
     dashboard = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     dashboard.state.container = container
-    dashboard.state.login_limiter = InMemoryRateLimiter(LOGIN_RATE_PER_SECOND, LOGIN_BURST)
     dashboard.add_middleware(SecurityHeadersMiddleware)
     _install_error_pages(dashboard)
     for module in (auth, invoices, webhooks, settings_pages, export, security_pages):

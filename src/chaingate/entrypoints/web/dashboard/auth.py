@@ -55,8 +55,8 @@ async def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
         return _login_page(request, 403, "The form expired. Please sign in again.")
-    limiter = request.app.state.login_limiter
-    if not (await limiter.spend(client_bucket(request.scope))).allowed:
+    # Per client address, shared by every API process (Redis) like the API's own limits.
+    if not (await container.login_limiter.spend(client_bucket(request.scope))).allowed:
         return _login_page(request, 429, LOGIN_FAILED)
     token = await log_in(
         container.db,
@@ -64,6 +64,8 @@ async def login(
         password,
         container.clock.now(),
         box=container.secret_box,
+        passwords=container.passwords,
+        totp=container.totp,
         code=code,
     )
     if token is None:

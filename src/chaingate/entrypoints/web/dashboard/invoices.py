@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from chaingate.adapters.db.repositories.reports import InvoiceSearch
 from chaingate.domain.errors import DomainError
 from chaingate.domain.invoice import InvoiceStatus
+from chaingate.domain.records import InvoiceSearch
 from chaingate.entrypoints.web.dashboard.session import ContainerDep, UserDep, page
 from chaingate.services import dashboard
 

@@ -9,7 +9,6 @@ import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from chaingate.adapters.totp import new_secret, provisioning_uri
 from chaingate.entrypoints.web.dashboard.session import (
     ContainerDep,
     EditorDep,
@@ -33,8 +32,8 @@ def _qr_svg(uri: str) -> str:
 async def security(request: Request, container: ContainerDep, user: UserDep) -> Response:
     async with container.db.uow() as uow:
         enabled = await has_totp(uow, user.user_id)
-    secret = new_secret()  # a fresh one each view; it is stored only once a code proves it
-    uri = provisioning_uri(secret, user.email)
+    secret = container.totp.new_secret()  # fresh each view; stored only once a code proves it
+    uri = container.totp.provisioning_uri(secret, user.email)
     return page(
         request,
         container,
@@ -56,7 +55,13 @@ async def turn_on(
 ) -> Response:
     async with container.db.uow() as uow:
         await enable_totp(
-            uow, user.user_id, secret, code, container.secret_box, container.clock.now()
+            uow,
+            user.user_id,
+            secret,
+            code,
+            container.clock.now(),
+            box=container.secret_box,
+            totp=container.totp,
         )
     return redirect(request, "/security")
 
@@ -66,5 +71,12 @@ async def turn_off(
     request: Request, container: ContainerDep, user: EditorDep, code: Code = ""
 ) -> Response:
     async with container.db.uow() as uow:
-        await disable_totp(uow, user.user_id, code, container.secret_box, container.clock.now())
+        await disable_totp(
+            uow,
+            user.user_id,
+            code,
+            container.clock.now(),
+            box=container.secret_box,
+            totp=container.totp,
+        )
     return redirect(request, "/security")

@@ -1,0 +1,35 @@
+"""An EVM network's settings: the chain-neutral ones plus chain id, WebSocket, block hashing."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chaingate.config import NetworkConfig, TokenConfig
+
+_CONTRACT = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+class EvmNetworkConfig(NetworkConfig):
+    kind: Literal["evm"] = "evm"
+    chain_id: int = Field(ge=1)  # EIP-155: nodes are checked against it before any scan
+    ws_url: str | None = None  # newHeads wakes the tracker; it polls without one
+    native_symbol: str = "ETH"
+    native_decimals: int = Field(default=18, ge=0, le=36)
+    required_confirmations: int = Field(default=12, ge=1, le=1000)
+    # Refuse blocks whose hash is not keccak(rlp(header)). Turn off only for chains that hash
+    # blocks another way (zkSync Era, Avalanche C-Chain, Celo): a node's hash is then trusted.
+    verify_block_hashes: bool = True
+
+    @field_validator("tokens")
+    @classmethod
+    def _erc20_contracts(cls, tokens: list[TokenConfig]) -> list[TokenConfig]:
+        # Lower case: logs and receipts are matched against it as the node spells them.
+        checked = []
+        for token in tokens:
+            if _CONTRACT.fullmatch(token.contract) is None:
+                raise ValueError(f"token {token.symbol}: contract must be a 0x address")
+            checked.append(token.model_copy(update={"contract": token.contract.lower()}))
+        return checked

@@ -1,0 +1,67 @@
+"""The EVM family: everything the rest of the gateway needs to know about EVM networks."""
+
+from __future__ import annotations
+
+from chaingate.adapters.chains.evm.client import EvmChainClient
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
+from chaingate.adapters.chains.evm.uri import payment_uri
+from chaingate.config import NetworkConfig
+from chaingate.domain.chain import NATIVE_POSITION, ChainTimeRule
+from chaingate.ports import AddressDeriver, ChainClient, PaymentPosition, WalletLink, WalletPolicy
+
+METAMASK_SEND = "https://metamask.app.link/send/"
+
+
+def _evm(network: NetworkConfig) -> EvmNetworkConfig:
+    if not isinstance(network, EvmNetworkConfig):
+        raise TypeError(f"network {network.name!r} is not an EVM network")
+    return network
+
+
+class EvmFamily:
+    """Accounts, not outputs: one address form (BIP-44 m/44'/60'/0'/0/i), no gap limit, no
+    mempool view, timestamps that never go backwards, EIP-681 payment requests."""
+
+    name = "evm"
+    config_model: type[NetworkConfig] = EvmNetworkConfig
+    chain_time = ChainTimeRule.BLOCK_TIMESTAMP
+    wallet_policy = WalletPolicy(gap_limit=False)
+
+    def __init__(self) -> None:
+        self._deriver = EvmAddressDeriver()
+
+    def client(self, network: NetworkConfig) -> ChainClient:
+        return EvmChainClient(_evm(network))
+
+    def address_type(
+        self, network: NetworkConfig, account_key: str, requested: str | None
+    ) -> str | None:
+        return None  # one address form; a requested script type means nothing here
+
+    def deriver(self, network: NetworkConfig, address_type: str | None) -> AddressDeriver:
+        return self._deriver
+
+    def payment_uri(self, network: NetworkConfig, asset: str, address: str, amount: int) -> str:
+        return payment_uri(_evm(network), asset, address, amount)
+
+    def payment_position(self, position: str) -> PaymentPosition:
+        # A native transfer is the transaction's value; a token transfer is one of its logs.
+        if position == NATIVE_POSITION:
+            return PaymentPosition(log_index=None, output=NATIVE_POSITION)
+        return PaymentPosition(log_index=int(position), output=None)
+
+    def public_chain_id(self, network: NetworkConfig) -> int | None:
+        return _evm(network).chain_id
+
+    def follows_mempool(self, network: NetworkConfig) -> bool:
+        return False  # a pending EVM transaction may never be mined as seen: blocks only
+
+    def wallet_links(self, payment_uri: str) -> tuple[WalletLink, ...]:
+        if not payment_uri.startswith("ethereum:"):
+            return ()
+        # MetaMask's universal link takes the EIP-681 request without its scheme.
+        return (WalletLink("Open in MetaMask", METAMASK_SEND + payment_uri[len("ethereum:") :]),)
+
+    # Custody will add here: EIP-1559 transaction building, the nonce each payout reserves,
+    # and the RLP signing payload the signer process signs (see ports.chains.ChainFamily).

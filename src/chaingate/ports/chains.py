@@ -1,0 +1,179 @@
+"""What the services need from a chain: its nodes (ChainClient), watch-only derivation
+(AddressDeriver), and everything else that differs between chain families (ChainFamily)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from chaingate.config import NetworkConfig
+from chaingate.domain.chain import BlockRef, ChainTimeRule, MempoolView, ScanResult
+
+WatchLookup = Callable[[Collection[str]], Awaitable[set[str]]]
+"""Given candidate recipient addresses, answer the subset the gateway watches."""
+
+
+class ChainClient(Protocol):
+    """One network's nodes, seen through verified value objects.
+
+    Every method raises NodeUnavailable when no node answers usefully; none returns guesses.
+    """
+
+    async def verify_chain(self) -> None:
+        """Raise if a node serves another chain than configured (wrong chain id, genesis)."""
+        ...
+
+    async def tip_height(self) -> int:
+        """Height of the best block the nodes agree exists."""
+        ...
+
+    async def block_at(self, height: int) -> BlockRef | None:
+        """The canonical block at `height`, or None if the node does not have it (yet)."""
+        ...
+
+    async def scan(
+        self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup
+    ) -> ScanResult:
+        """Blocks start..end (inclusive) and the successful transfers to watched addresses.
+
+        Stops early (fewer blocks) where the node has no block yet, or where the range stops
+        linking internally (the next call's parent check then sees the reorg). Raises
+        ReorgDetected when block `start` does not link to `parent`.
+        """
+        ...
+
+    async def wait_for_new_head(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Return when a new block is announced (WebSocket newHeads) or after `timeout`."""
+        ...
+
+    async def mempool(self, is_watched: WatchLookup) -> MempoolView:
+        """Unconfirmed transfers to watched addresses (block=None) and every mempool txid.
+
+        Families without a usable mempool view (EVM) answer an empty view.
+        """
+        ...
+
+    async def fee_rate(self, target_blocks: int) -> int | None:
+        """The node's fee estimate for confirmation within `target_blocks`, None if it has none.
+
+        Units are the family's native fee unit: Bitcoin family sat/vB (rounded up), EVM wei per
+        gas (eth_gasPrice, `target_blocks` ignored).
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AddressDeriver(Protocol):
+    """Watch-only derivation for one chain family; never sees a private key."""
+
+    def normalize_account_key(self, extended_key: str) -> str:
+        """Validate an account-level extended public key; raise InvalidWallet if unusable."""
+        ...
+
+    def derive(self, extended_key: str, index: int) -> str:
+        """The receive address `.../0/index`, in the network's canonical form."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPolicy:
+    """How a family's watch-only wallets behave."""
+
+    # Wallet apps stop looking for payments after a run of unused addresses (BIP-44 gap limit):
+    # the gateway refuses to hand out an address past it, and warns the merchant.
+    gap_limit: bool
+    # Script types a wallet may derive (Bitcoin family); empty: the family has one address form.
+    address_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPosition:
+    """Where a payment sits in its transaction, as merchants read it in payloads."""
+
+    log_index: int | None  # a token transfer's log index in its block (EVM)
+    output: str | None  # the output index (Bitcoin family), or "native" (EVM native transfer)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletLink:
+    """A link the hosted checkout offers to open the payment request in a wallet."""
+
+    label: str
+    url: str
+
+
+class ChainFamily(Protocol):
+    """Everything that differs between chain families (EVM, Bitcoin, ...), in one object.
+
+    One instance per family is registered in the composition root's table, under the name a
+    network's `kind` gives. Methods taking a network accept only networks of this family (a
+    network of another family is a programming error: TypeError).
+    """
+
+    @property
+    def name(self) -> str:
+        """The family's name: the `kind` its networks are configured with."""
+        ...
+
+    @property
+    def config_model(self) -> type[NetworkConfig]:
+        """The pydantic model a `[networks.<name>]` table of this kind is read into."""
+        ...
+
+    @property
+    def chain_time(self) -> ChainTimeRule:
+        """What proves the chain has passed a moment (expiry)."""
+        ...
+
+    @property
+    def wallet_policy(self) -> WalletPolicy: ...
+
+    def client(self, network: NetworkConfig) -> ChainClient:
+        """A new client of the network's nodes; the caller closes it."""
+        ...
+
+    def address_type(
+        self, network: NetworkConfig, account_key: str, requested: str | None
+    ) -> str | None:
+        """The address type a new wallet with `account_key` derives: `requested`, else what
+        the key says, else the family's default; None where the family has one address form.
+        Raises InvalidWallet for a key or type the network cannot use."""
+        ...
+
+    def deriver(self, network: NetworkConfig, address_type: str | None) -> AddressDeriver:
+        """The watch-only deriver for a wallet of `address_type` (None: the only form).
+        Raises ValueError for an address type the network cannot derive."""
+        ...
+
+    def payment_uri(self, network: NetworkConfig, asset: str, address: str, amount: int) -> str:
+        """A wallet-readable payment request (EIP-681, BIP-21) for `amount` base units.
+        Raises UnknownCurrency, InvalidAmount, or ValueError for a malformed address."""
+        ...
+
+    def payment_position(self, position: str) -> PaymentPosition:
+        """How a stored payment position (a log index, an output index, "native") reads."""
+        ...
+
+    def public_chain_id(self, network: NetworkConfig) -> int | None:
+        """The chain id wallets sign for (EIP-155), None where the family has none."""
+        ...
+
+    def follows_mempool(self, network: NetworkConfig) -> bool:
+        """Whether the tracker polls the network's mempool for unconfirmed payments."""
+        ...
+
+    def wallet_links(self, payment_uri: str) -> tuple[WalletLink, ...]:
+        """Wallet-specific links for a payment request, beyond the request itself."""
+        ...
+
+    # ---- Room for custody (not built yet; each family will add these here) -----------------
+    # - build_transaction(network, spend) -> UnsignedTransaction: a payout or sweep, in the
+    #   family's own form (EVM: one call with nonce and gas; Bitcoin: chosen UTXOs and change).
+    # - fee_model: how `ChainClient.fee_rate` becomes a fee for that transaction (EIP-1559
+    #   base + tip; sat/vB times virtual size).
+    # - nonce / UTXO handling: who reserves the next nonce, which outputs are locked for a
+    #   transaction in flight, and how either is released after a reorg or a failed broadcast.
+    # - signer_request(transaction) -> bytes: the exact payload the isolated signer process
+    #   signs (an RLP signing hash; a PSBT), so the signer never parses a family it lacks.
