@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import Container, build_container
@@ -37,7 +38,7 @@ def network(rpc_url: str, **overrides: Any) -> NetworkConfig:
         "required_confirmations": 1,
     }
     fields.update(overrides)
-    return NetworkConfig(**fields)
+    return EvmNetworkConfig(**fields)
 
 
 def networks_toml(config: NetworkConfig) -> str:
@@ -115,7 +116,7 @@ async def prepare(container: Container) -> Shop:
             merchant.id,
             config,
             account_xpub_from_mnemonic(MERCHANT_MNEMONIC),
-            container.derivers[config.kind],
+            container.deriver(config),
             now,
         )
     return Shop(merchant.id, api_key, wallet.id)

@@ -41,7 +41,6 @@ from bench.seed import Owner, Plan, seed_invoices
 from chaingate.adapters.chains.evm.client import EvmChainClient
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, RpcCall
 from chaingate.adapters.chains.evm.scanner import TRANSFER_TOPIC
-from chaingate.adapters.chains.evm.uri import payment_uri
 from chaingate.adapters.db.tables import invoices
 from chaingate.bootstrap import Container
 from chaingate.config import NetworkConfig, TokenConfig
@@ -158,7 +157,7 @@ async def add_invoices(
 async def run_tracker(container: Container, config: NetworkConfig) -> dict[str, Any]:
     """Catch up from the cursor to the tip; the first call (placing the cursor) is not timed."""
     client = EvmChainClient(config)
-    tracker = Tracker(container.db, client, config, container.clock, payment_uri)
+    tracker = Tracker(container.db, client, config, container.family(config), container.clock)
     try:
         await sync_once(tracker)
         credited = calls = 0

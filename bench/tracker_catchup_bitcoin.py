@@ -34,9 +34,9 @@ from bench.common import Row, options, print_rows, row, scratch_database, workdi
 from bench.gateway import Shop, settings
 from bench.seed import Owner, Plan, seed_invoices
 from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
 from chaingate.adapters.chains.bitcoin.params import params_for
-from chaingate.adapters.chains.bitcoin.uri import payment_uri
 from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.adapters.db.tables import invoices
 from chaingate.bootstrap import Container, build_container
@@ -117,7 +117,7 @@ def network(node: LitecoindProcess, start_block: int | None, **overrides: Any) -
         "start_block": start_block,
     }
     fields.update(overrides)
-    return NetworkConfig(**fields)
+    return BitcoinNetworkConfig(**fields)
 
 
 async def prepare(url: str, config: NetworkConfig, **overrides: Any) -> tuple[Container, Shop]:
@@ -185,7 +185,7 @@ async def add_invoices(
 async def run_tracker(container: Container, config: NetworkConfig) -> dict[str, Any]:
     """Catch up from the cursor to the tip; the first call (placing the cursor) is not timed."""
     client = BitcoinChainClient(config)
-    tracker = Tracker(container.db, client, config, container.clock, payment_uri)
+    tracker = Tracker(container.db, client, config, container.family(config), container.clock)
     try:
         await sync_once(tracker)
         credited = calls = 0

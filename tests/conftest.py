@@ -19,7 +19,12 @@ from chaingate.adapters.db.tables import metadata
 from chaingate.adapters.db.uow import Database
 from tests.support.services import postgres_admin_url, require_or_skip
 
-pytest_plugins = ["tests.support.anvil", "tests.support.browser", "tests.support.litecoind"]
+pytest_plugins = [
+    "tests.support.anvil",
+    "tests.support.browser",
+    "tests.support.litecoind",
+    "tests.support.redis_keys",
+]
 
 
 @pytest.fixture(scope="session")

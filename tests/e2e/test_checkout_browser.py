@@ -59,8 +59,8 @@ class World:
 
     async def expire(self) -> int:
         network = self.gateway.container.settings.networks[0]
-        uri = self.gateway.container.uri_builder(network)
-        return await expire_due(self.gateway.container.db, network, self.clock, uri)
+        family = self.gateway.container.family(network)
+        return await expire_due(self.gateway.container.db, network, family, self.clock)
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import Container, build_container
@@ -176,7 +177,7 @@ async def test_find_a_paid_invoice_and_redeliver_its_webhook(
 
 
 USDC = TokenConfig(symbol="USDC", contract="0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", decimals=6)
-SHOWCASE = NetworkConfig(
+SHOWCASE = EvmNetworkConfig(
     name="ethereum",
     chain_id=1,
     rpc_urls=["http://127.0.0.1:9"],

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import events, invoices
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.config import TokenConfig
 from tests.support.gateway import Gateway, running_gateway
 
 USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
-NETWORK = NetworkConfig(
+NETWORK = EvmNetworkConfig(
     name="anvil",
     chain_id=31337,
     rpc_urls=["http://127.0.0.1:9"],

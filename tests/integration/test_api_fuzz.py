@@ -19,23 +19,24 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.bootstrap import build_container
-from chaingate.config import NetworkConfig, Settings, TokenConfig
+from chaingate.config import Settings, TokenConfig
 from chaingate.domain.events import ALL_EVENT_TYPES
 from chaingate.entrypoints.api.app import create_app
 from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, running_gateway
 from tests.support.served import ServedGateway, served_gateway
 
 NETWORKS = [
-    NetworkConfig(
+    EvmNetworkConfig(
         name="anvil",
         chain_id=31337,
         rpc_urls=["http://127.0.0.1:9"],
         tokens=[TokenConfig(symbol="USDT", contract="0x" + "5f" * 20, decimals=6)],
     ),
     # The shop has no wallet here yet, so a valid wallet registration can succeed.
-    NetworkConfig(name="second", chain_id=31338, rpc_urls=["http://127.0.0.1:9"]),
+    EvmNetworkConfig(name="second", chain_id=31338, rpc_urls=["http://127.0.0.1:9"]),
 ]
 EXAMPLES_PER_MODE = 30  # per operation, for the positive and again for the negative mode
 

@@ -15,12 +15,12 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import select
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import metadata
-from chaingate.config import NetworkConfig
 from chaingate.entrypoints.api.app import create_app
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 # A body each write route accepts from its owner, so a refusal can only be about ownership.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/webhooks/{endpoint_id}"): {

@@ -279,8 +279,8 @@ async def test_payment_after_expiry_is_paid_late(isolated: World) -> None:
     assert (seen["status"], seen["additional_status"]) == ("expired", "paid_late")
     await world.mine(1)
     await world.look()
-    uri = world.gateway.container.uri_builder(world.network)
-    assert await expire_due(world.gateway.container.db, world.network, world.clock, uri) == 0
+    family = world.gateway.container.family(world.network)
+    assert await expire_due(world.gateway.container.db, world.network, family, world.clock) == 0
     done = await world.fetch(invoice)
     assert (done["status"], done["additional_status"], done["amount_paid"]) == (
         "expired",
@@ -303,10 +303,10 @@ async def test_block_stamped_after_expiry_proves_nothing_on_its_own(isolated: Wo
     now = max(int(world.clock.now().timestamp()), tip["time"])
     world.clock.advance(now - world.clock.now().timestamp())
     invoice = await world.invoice("0.5", expires_in=60)
-    uri = world.gateway.container.uri_builder(world.network)
+    family = world.gateway.container.family(world.network)
 
     async def expire() -> int:
-        return await expire_due(world.gateway.container.db, world.network, world.clock, uri)
+        return await expire_due(world.gateway.container.db, world.network, family, world.clock)
 
     await world.node.rpc("setmocktime", now + 700)  # a miner's clock 11 minutes ahead
     await world.mine(1)

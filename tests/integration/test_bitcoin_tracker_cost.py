@@ -19,7 +19,6 @@ from sqlalchemy import event, func, select
 from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient
 from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
 from chaingate.adapters.chains.bitcoin.params import params_for
-from chaingate.adapters.chains.bitcoin.uri import payment_uri
 from chaingate.adapters.db.tables import invoices, payments
 from chaingate.config import NetworkConfig
 from chaingate.domain.ids import new_id
@@ -101,7 +100,7 @@ async def _follow(gateway: Gateway, network: NetworkConfig, tip: int) -> Meter:
     """Place the cursor (not counted), then sync to `tip` and look at the mempool, counted."""
     client = BitcoinChainClient(network)
     container = gateway.container
-    tracker = Tracker(container.db, client, network, container.clock, payment_uri)
+    tracker = Tracker(container.db, client, network, container.family(network), container.clock)
     meter = Meter()
     engine = container.db.engine.sync_engine
     try:

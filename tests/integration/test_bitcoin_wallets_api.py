@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.derivation import (
     BitcoinAddressDeriver,
     account_key_from_mnemonic,
 )
 from chaingate.adapters.chains.bitcoin.params import BUILT_IN
-from chaingate.config import NetworkConfig
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
 from tests.support.litecoind import LitecoindNode
 
@@ -23,7 +23,7 @@ LTC = BUILT_IN[("litecoin", "regtest")]
 VPUB = account_key_from_mnemonic(MNEMONIC, LTC, "p2wpkh")
 UPUB = account_key_from_mnemonic(MNEMONIC, LTC, "p2sh-p2wpkh", account=1)
 TAPROOT = account_key_from_mnemonic(MNEMONIC, LTC, "p2tr", account=2)
-OFFLINE = NetworkConfig(
+OFFLINE = BitcoinNetworkConfig(
     name="ltc",
     kind="bitcoin",
     chain="litecoin",

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import segno
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
 from chaingate.adapters.chains.bitcoin.params import BUILT_IN
-from chaingate.config import NetworkConfig
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, MerchantHandle, running_gateway
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 SECRET_METADATA = {"customer_email": "alice@example.org", "note": "vip-secret-note"}
 
 
@@ -208,7 +209,7 @@ async def test_dev_mode_accepts_http_redirects(gateway: Gateway) -> None:
 async def test_invoice_of_a_network_no_longer_configured_is_a_404(clean_database_url: str) -> None:
     async with running_gateway(clean_database_url, [NETWORK]) as gateway:
         invoice = await new_invoice(await gateway.merchant())
-    other = NetworkConfig(name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:9"])
+    other = EvmNetworkConfig(name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:9"])
     async with running_gateway(clean_database_url, [other]) as gateway:
         page = await gateway.client.get(f"/i/{invoice['id']}")
         assert page.status_code == 404 and "Invoice not found" in page.text
@@ -216,7 +217,7 @@ async def test_invoice_of_a_network_no_longer_configured_is_a_404(clean_database
 
 async def test_bitcoin_family_invoice_gets_a_bip21_request(clean_database_url: str) -> None:
     litecoin = BUILT_IN[("litecoin", "regtest")]
-    ltc = NetworkConfig(
+    ltc = BitcoinNetworkConfig(
         name="ltc",
         kind="bitcoin",
         chain="litecoin",

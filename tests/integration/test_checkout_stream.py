@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from chaingate.config import NetworkConfig
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.entrypoints.api.app import create_app
 from tests.support.gateway import running_gateway
 from tests.support.uvicorn_server import serving
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 
 
 @pytest.fixture

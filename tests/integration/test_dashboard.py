@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import (
     api_keys,
     dashboard_sessions,
@@ -21,7 +22,7 @@ from chaingate.adapters.db.tables import (
 )
 from chaingate.adapters.totp import code_at, step_at
 from chaingate.adapters.webhook_sender import WebhookSender
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.config import TokenConfig
 from chaingate.services import dashboard_export
 from chaingate.services.dispatch import dispatch_due
 from tests.support.clock import SteerableClock
@@ -30,7 +31,7 @@ from tests.support.gateway import Gateway, MerchantHandle, running_gateway
 from tests.support.webhook_receiver import Receiver, always
 
 USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
-NETWORK = NetworkConfig(
+NETWORK = EvmNetworkConfig(
     name="anvil",
     chain_id=31337,
     rpc_urls=["http://127.0.0.1:9"],

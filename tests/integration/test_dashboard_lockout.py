@@ -84,19 +84,20 @@ async def test_parallel_guesses_from_many_addresses_lock_the_account(
 async def test_parallel_guesses_at_the_service_lock_at_the_limit(
     gateway: Gateway, shop: MerchantHandle
 ) -> None:
-    db, box = gateway.container.db, gateway.container.secret_box
-    now = gateway.container.clock.now()
+    container = gateway.container
+    db, now = container.db, container.clock.now()
+    ports = {"box": container.secret_box, "passwords": container.passwords, "totp": container.totp}
     tokens = await asyncio.gather(
         *(
-            dashboard_auth.log_in(db, ALICE, f"wrong guess number {n}", now, box=box)
+            dashboard_auth.log_in(db, ALICE, f"wrong guess number {n}", now, **ports)
             for n in range(GUESSES)
         )
     )
     assert tokens == [None] * GUESSES
     assert await failures_and_lock(db, ALICE) == (GUESSES, now + LOCKOUT)
     later = now + LOCKOUT - timedelta(seconds=1)
-    assert await dashboard_auth.log_in(db, ALICE, PASSWORD, later, box=box) is None
-    assert await dashboard_auth.log_in(db, ALICE, PASSWORD, now + LOCKOUT, box=box) is not None
+    assert await dashboard_auth.log_in(db, ALICE, PASSWORD, later, **ports) is None
+    assert await dashboard_auth.log_in(db, ALICE, PASSWORD, now + LOCKOUT, **ports) is not None
 
 
 async def test_a_success_cannot_clear_a_lock_set_while_it_was_checked(

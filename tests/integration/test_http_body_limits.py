@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import idempotency_keys, invoices
-from chaingate.config import NetworkConfig
 from tests.support.gateway import Gateway
 from tests.support.served import ServedGateway, served_gateway
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 MAX_BODY = 65_536  # the default CHAINGATE_MAX_BODY_BYTES
 INVOICE = b'{"amount": "1", "currency": "ETH", "network": "anvil"}'
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chaingate.config import NetworkConfig
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.domain.chain import BlockRef, MempoolView, ReorgDetected, ScanResult, Transfer
 from chaingate.ports import WatchLookup
 from chaingate.services.expiry import expire_due
@@ -161,7 +161,7 @@ class World:
 @pytest.fixture
 async def world(clean_database_url: str) -> AsyncIterator[World]:
     start = datetime.now(UTC).replace(microsecond=0)
-    network = NetworkConfig(
+    network = EvmNetworkConfig(
         name="scripted",
         chain_id=999_001,
         rpc_urls=["http://127.0.0.1:9"],
@@ -173,7 +173,11 @@ async def world(clean_database_url: str) -> AsyncIterator[World]:
     async with running_gateway(clean_database_url, [network], clock=clock) as gateway:
         shop = await gateway.merchant()
         tracker = Tracker(
-            gateway.container.db, chain, network, clock, gateway.container.uri_builder(network)
+            db=gateway.container.db,
+            chain=chain,
+            network=network,
+            family=gateway.container.family(network),
+            clock=clock,
         )
         world = World(gateway, shop, chain, tracker)
         await world.sync()
@@ -434,8 +438,8 @@ async def test_full_payment_counted_after_expiry_is_flagged_paid_late(world: Wor
     await expire_due(
         world.gateway.container.db,
         world.tracker.network,
+        world.tracker.family,
         world.tracker.clock,
-        world.tracker.uri_builder,
     )
     assert (await world.state(invoice["id"]))["status"] == "expired"
     world.chain.start -= timedelta(seconds=600)
@@ -465,7 +469,7 @@ async def test_bitcoin_expiry_waits_for_median_time_past(world: World) -> None:
     invoice = await world.invoice("1", expires_in=60)
 
     async def expire() -> int:
-        return await expire_due(tracker.db, tracker.network, tracker.clock, tracker.uri_builder)
+        return await expire_due(tracker.db, tracker.network, tracker.family, tracker.clock)
 
     async def sync() -> None:
         while not (await sync_once(tracker)).at_tip:

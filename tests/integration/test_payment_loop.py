@@ -85,8 +85,8 @@ class World:
 
     async def expire(self) -> int:
         network = self.gateway.container.settings.networks[0]
-        uri = self.gateway.container.uri_builder(network)
-        return await expire_due(self.gateway.container.db, network, self.clock, uri)
+        family = self.gateway.container.family(network)
+        return await expire_due(self.gateway.container.db, network, family, self.clock)
 
     async def chain_time(self) -> datetime:
         block = await self.node.rpc("eth_getBlockByNumber", "latest", False)
@@ -368,7 +368,7 @@ async def test_two_trackers_at_once_credit_once(world: World) -> None:
         chain=world.gateway.container.chain_client(base.network),
         network=base.network,
         clock=base.clock,
-        uri_builder=base.uri_builder,
+        family=base.family,
     )
     try:
         for _ in range(6):

@@ -6,28 +6,24 @@ the machine is: only the burst is ever spent.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import events, idempotency_keys, invoices
-from chaingate.config import NetworkConfig
 from chaingate.entrypoints.api.app import create_app
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
 from tests.support.net import free_port
-from tests.support.services import require_or_skip
+from tests.support.redis_keys import REDIS_URL, stored_buckets
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 SLOW = 0.01  # tokens per second: nothing refills during a test
 BURST = 5
-REDIS_URL = "redis://127.0.0.1:6379/0"
 INVOICE = {"amount": "1", "currency": "ETH", "network": "anvil"}
 
 
@@ -146,37 +142,6 @@ async def test_an_unreachable_redis_falls_back_to_per_process_limits(
 
 
 # --- scaled out: two API processes share the limit through a real Redis ---------------------
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A fresh key prefix on the machine's Redis; its keys are deleted afterwards."""
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        await client.aclose()
-        require_or_skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
-    prefix = f"chaingate-test-{secrets.token_hex(6)}:"
-    try:
-        yield prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-
-
-async def stored_buckets(prefix: str) -> dict[str, int]:
-    """Each bucket key under `prefix`, with its time to live in ms."""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        return {
-            key.decode(): await client.pttl(key)
-            async for key in client.scan_iter(match=f"{prefix}*")
-        }
-    finally:
-        await client.aclose()
 
 
 async def test_two_instances_share_one_budget_through_redis(

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import idempotency_keys, webhook_endpoints
-from chaingate.config import NetworkConfig
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 PUBLIC = "https://93.184.215.14/hooks/chaingate"  # a public address literal: no DNS needed
 
 FORBIDDEN = [

@@ -34,6 +34,7 @@ from eth_account import Account
 
 from chaingate.adapters.chains.evm import wallet_ops
 from chaingate.adapters.chains.evm.artifacts import DEMO_TOKEN, load_artifact
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, RpcError
 from chaingate.config import NetworkConfig, TokenConfig
 from tests.support.net import free_port, listening_pid_owns
@@ -125,7 +126,7 @@ class AnvilNode:
             "poll_interval_seconds": 0.2,
         }
         settings.update(overrides)
-        return NetworkConfig(**settings)
+        return EvmNetworkConfig(**settings)
 
     async def tip(self) -> int:
         return int(await self.rpc("eth_blockNumber"), 16)

@@ -9,6 +9,7 @@ from datetime import datetime
 import httpx
 
 from chaingate.adapters.db.uow import Database
+from chaingate.adapters.passwords import Argon2PasswordHasher
 from chaingate.domain.events import EventType
 from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus, PaymentStatus
@@ -28,7 +29,7 @@ def csrf_of(html: str) -> str:
 
 async def add_user(db: Database, merchant_id: str, email: str, now: datetime) -> None:
     async with db.uow() as uow:
-        await create_user(uow, merchant_id, email, PASSWORD, now)
+        await create_user(uow, merchant_id, email, PASSWORD, now, passwords=Argon2PasswordHasher())
 
 
 async def log_in(

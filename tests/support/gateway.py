@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 
 from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
-from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import Container, build_container
 from chaingate.config import NetworkConfig, Settings
 from chaingate.entrypoints.api.app import create_app
@@ -92,8 +91,8 @@ class Gateway:
                 db=self.container.db,
                 chain=self.container.chain_client(config),
                 network=config,
+                family=self.container.family(config),
                 clock=self.container.clock,
-                uri_builder=self.container.uri_builder(config),
             )
         return self.trackers[network]
 
@@ -119,7 +118,7 @@ async def running_gateway(
     )
     if clock is not None:
         container.clock = clock
-    await upgrade_to_head(container.db.engine)
+    await container.migrate()
     transport = httpx.ASGITransport(app=create_app(container))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
         gateway = Gateway(container, client)

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.config import NetworkConfig
 from chaingate.entrypoints.dev.litecoind import (
     LitecoindNotFound,
@@ -80,7 +81,7 @@ class LitecoindNode:
             "poll_interval_seconds": 0.2,
         }
         settings.update(overrides)
-        return NetworkConfig(**settings)
+        return BitcoinNetworkConfig(**settings)
 
     async def tip(self) -> int:
         return int(await self.rpc("getblockcount"))

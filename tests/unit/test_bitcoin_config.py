@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
+from chaingate.adapters.chains.bitcoin.family import BitcoinFamily
 from chaingate.adapters.chains.bitcoin.params import UnknownChainParams, params_for
 from chaingate.adapters.chains.bitcoin.uri import payment_uri
-from chaingate.config import NetworkConfig
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.bootstrap import load_networks
 from chaingate.domain.errors import InvalidAmount, UnknownCurrency
-from chaingate.ports import PaymentUriBuilder
 
 URL = ["http://127.0.0.1:9332"]
 
 
-def network(**fields: object) -> NetworkConfig:
-    return NetworkConfig(name="n", kind="bitcoin", rpc_urls=URL, **fields)
+def network(**fields: object) -> BitcoinNetworkConfig:
+    return BitcoinNetworkConfig(name="n", kind="bitcoin", rpc_urls=URL, **fields)  # type: ignore[arg-type]
 
 
 def test_bitcoin_defaults() -> None:
@@ -31,7 +32,8 @@ def test_bitcoin_defaults() -> None:
     )
     assert btc.required_confirmations == 3
     assert btc.track_mempool
-    assert btc.chain_id is None
+    assert BitcoinFamily().public_chain_id(btc) is None
+    assert not hasattr(btc, "chain_id")  # no EVM field on a Bitcoin network
 
 
 def test_litecoin_defaults_and_regtest_confirmations() -> None:
@@ -43,8 +45,8 @@ def test_litecoin_defaults_and_regtest_confirmations() -> None:
 
 def test_evm_still_needs_a_chain_id() -> None:
     with pytest.raises(ValidationError, match="chain_id"):
-        NetworkConfig(name="e", rpc_urls=URL)
-    assert NetworkConfig(name="e", chain_id=1, rpc_urls=URL).native_symbol == "ETH"
+        EvmNetworkConfig(name="e", rpc_urls=URL)
+    assert EvmNetworkConfig(name="e", chain_id=1, rpc_urls=URL).native_symbol == "ETH"
 
 
 def test_unknown_fork_needs_chain_params() -> None:
@@ -129,9 +131,9 @@ def test_tokens_are_refused_on_bitcoin() -> None:
 ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 
 
-def test_bip21_is_a_payment_uri_builder() -> None:
-    builder: PaymentUriBuilder = payment_uri
-    assert builder(network(), "BTC", ADDRESS, 100_000) == f"bitcoin:{ADDRESS}?amount=0.001"
+def test_bip21_is_the_bitcoin_familys_payment_uri() -> None:
+    uri = BitcoinFamily().payment_uri(network(), "BTC", ADDRESS, 100_000)
+    assert uri == f"bitcoin:{ADDRESS}?amount=0.001"
 
 
 def test_bip21_amount_is_exact_decimal_coins() -> None:
@@ -157,11 +159,14 @@ def test_bip21_refuses_bad_input() -> None:
         payment_uri(network(), "BTC", "bc1q?amount=1", 1)
 
 
-def test_the_readme_networks_example_loads() -> None:
+def test_the_readme_networks_example_loads(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("## Bitcoin and Litecoin") :]
     example = section.split("```toml", 1)[1].split("```", 1)[0]
-    tables = tomllib.loads(example)["networks"]
-    loaded = [params_for(NetworkConfig(name=n, **t)) for n, t in tables.items()]
+    networks_file = tmp_path / "networks.toml"
+    networks_file.write_text(example)
+    networks = load_networks(networks_file)  # the path `chaingate` itself reads it by
+    assert all(isinstance(n, BitcoinNetworkConfig) for n in networks)
+    loaded = [params_for(n) for n in networks if isinstance(n, BitcoinNetworkConfig)]
     assert [p.uri_scheme for p in loaded] == ["bitcoin", "dogecoin"]
     assert loaded[1].segwit is False

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from starlette.requests import ClientDisconnect
 
-from chaingate.adapters.chains.evm.uri import payment_uri
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.adapters.chains.bitcoin.family import BitcoinFamily
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.adapters.chains.evm.family import EvmFamily
+from chaingate.config import TokenConfig
 from chaingate.domain.errors import DomainError
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus, PaymentStatus
 from chaingate.domain.models import Invoice, Payment
@@ -27,7 +29,9 @@ from chaingate.services.checkout import (
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 USDT = TokenConfig(symbol="USDT", contract="0x" + "ab" * 20, decimals=6)
-NETWORK = NetworkConfig(name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:9"], tokens=[USDT])
+NETWORK = EvmNetworkConfig(
+    name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:9"], tokens=[USDT]
+)
 ADDRESS = "0x" + "12" * 20
 INVOICE = Invoice(
     id="inv_" + "0" * 26,
@@ -116,15 +120,18 @@ def test_confirmations_are_the_slowest_counted_payment_capped_at_required() -> N
     assert confirmations_seen([payment(1, 9, PaymentStatus.CONFIRMED)], 3) == 3
 
 
-def test_wallet_links_for_evm_and_for_other_kinds() -> None:
+def test_wallet_links_for_evm_and_for_other_families() -> None:
     uri = f"ethereum:{ADDRESS}@8453?value=5"
-    links = wallet_links(NETWORK, uri)
+    links = wallet_links(EvmFamily(), uri)
     assert [(w.label, w.url) for w in links] == [
         ("Open in wallet", uri),
         ("Open in MetaMask", f"https://metamask.app.link/send/{ADDRESS}@8453?value=5"),
     ]
     # A payment request of another scheme gets no MetaMask link, only the request itself.
-    assert [w.label for w in wallet_links(NETWORK, "bitcoin:bc1q...?amount=1")] == [
+    assert [w.label for w in wallet_links(EvmFamily(), "bitcoin:bc1q...?amount=1")] == [
+        "Open in wallet"
+    ]
+    assert [w.label for w in wallet_links(BitcoinFamily(), "bitcoin:bc1q...?amount=1")] == [
         "Open in wallet"
     ]
 
@@ -133,7 +140,7 @@ def test_view_of_an_underpaid_token_invoice_asks_for_the_remainder() -> None:
     underpaid = replace(
         INVOICE, amount_paid=10_000_000, additional_status=AdditionalStatus.UNDERPAID
     )
-    view = present_checkout(underpaid, [], "Shop", NETWORK, payment_uri)
+    view = present_checkout(underpaid, [], "Shop", NETWORK, EvmFamily())
     assert (view.amount, view.amount_due, view.amount_paid) == ("25", "15", "10")
     assert view.payment_uri == (
         f"ethereum:{USDT.contract}@8453/transfer?address={ADDRESS}&uint256=15000000"
@@ -148,7 +155,7 @@ def test_view_of_an_underpaid_token_invoice_asks_for_the_remainder() -> None:
 
 def test_redirect_url_is_revealed_once_paid() -> None:
     paid = replace(INVOICE, status=InvoiceStatus.SETTLED, amount_paid=25_000_000)
-    view = present_checkout(paid, [], "Shop", NETWORK, payment_uri)
+    view = present_checkout(paid, [], "Shop", NETWORK, EvmFamily())
     assert view.status_document()["redirect_url"] == "https://shop.example/thanks"
     # Fully paid: the request still names the whole amount, never a zero-value transfer.
     assert view.payment_uri.endswith("uint256=25000000")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.config import NetworkConfig, TokenConfig
 
 USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -11,7 +12,7 @@ USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 def network(**overrides: object) -> NetworkConfig:
     fields: dict[str, object] = {"name": "eth", "chain_id": 1, "rpc_urls": ["http://node"]}
     fields.update(overrides)
-    return NetworkConfig(**fields)  # type: ignore[arg-type]
+    return EvmNetworkConfig(**fields)  # type: ignore[arg-type]
 
 
 def test_dust_thresholds_in_base_units() -> None:

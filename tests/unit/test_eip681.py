@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.adapters.chains.evm.family import EvmFamily
 from chaingate.adapters.chains.evm.uri import payment_uri
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.config import TokenConfig
 from chaingate.domain.errors import InvalidAmount, UnknownCurrency
-from chaingate.ports import PaymentUriBuilder
 
 TOKEN = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
 TO = "0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266"
-NETWORK = NetworkConfig(
+NETWORK = EvmNetworkConfig(
     name="mainnet",
     chain_id=1,
     rpc_urls=["http://127.0.0.1:8545"],
@@ -19,9 +20,9 @@ NETWORK = NetworkConfig(
 )
 
 
-def test_it_is_a_payment_uri_builder() -> None:
-    builder: PaymentUriBuilder = payment_uri
-    assert builder(NETWORK, "ETH", TO, 1).startswith("ethereum:")
+def test_it_is_the_evm_familys_payment_uri() -> None:
+    assert EvmFamily().payment_uri(NETWORK, "ETH", TO, 1) == payment_uri(NETWORK, "ETH", TO, 1)
+    assert EvmFamily().payment_uri(NETWORK, "ETH", TO, 1).startswith("ethereum:")
 
 
 def test_native_payment_carries_wei_as_an_integer() -> None:

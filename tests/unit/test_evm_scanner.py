@@ -13,9 +13,10 @@ import pytest
 
 from chaingate.adapters.chains.evm.bloom import BLOOM_BYTES, bloom_add
 from chaingate.adapters.chains.evm.client import EvmChainClient
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient
 from chaingate.adapters.chains.evm.scanner import TRANSFER_TOPIC
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.config import TokenConfig
 from chaingate.domain.chain import BlockRef, NodeUnavailable
 
 TOKEN = "0x" + "cc" * 20
@@ -140,7 +141,7 @@ def nodes() -> Nodes:
 
 @pytest.fixture
 async def client(nodes: Nodes) -> AsyncIterator[EvmChainClient]:
-    network = NetworkConfig(
+    network = EvmNetworkConfig(
         name="fake",
         chain_id=1,
         rpc_urls=[A, B],

@@ -10,7 +10,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from chaingate.adapters.secrets import SecretBox, SecretDecryptionError, generate_webhook_secret
+from chaingate.adapters.secrets import SecretBox
+from chaingate.domain.errors import SecretDecryptionError
+from chaingate.services.webhooks import generate_webhook_secret
 
 MASTER = "0123456789abcdef0123456789abcdef-test-master-key"
 SECRET = "whsec_example-signing-secret"
