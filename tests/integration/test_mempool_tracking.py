@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
-from chaingate.domain.chain import BlockRef, MempoolView, ReorgDetected, ScanResult, Transfer
+from chaingate.adapters.chains.evm.family import EvmFamily
+from chaingate.domain.chain import (
+    BlockRef,
+    ChainTimeRule,
+    MempoolView,
+    ReorgDetected,
+    ScanResult,
+    Transfer,
+)
 from chaingate.ports import WatchLookup
 from chaingate.services.expiry import expire_due
 from chaingate.services.mempool import sync_mempool
@@ -460,12 +468,16 @@ async def test_full_payment_counted_after_expiry_is_flagged_paid_late(world: Wor
     assert received["data"]["additional_status"] == "paid_late"
 
 
+class MedianTimeFamily(EvmFamily):
+    chain_time = ChainTimeRule.MEDIAN_TIME_PAST
+
+
 async def test_bitcoin_expiry_waits_for_median_time_past(world: World) -> None:
     # A Bitcoin-family block may be stamped before its predecessor (above the median of the 11
     # before it): one block stamped after expires_at proves nothing there.
-    tracker = replace(
-        world.tracker, network=world.tracker.network.model_copy(update={"kind": "bitcoin"})
-    )
+    # The scripted chain is followed under the Bitcoin family's chain-time rule: what the
+    # services do with the rule is under test here, not a family's node client.
+    tracker = replace(world.tracker, family=MedianTimeFamily())
     invoice = await world.invoice("1", expires_in=60)
 
     async def expire() -> int:
