@@ -15,6 +15,8 @@ from chaingate.adapters.chains.bitcoin.derivation import (
     account_key_from_mnemonic,
 )
 from chaingate.adapters.chains.bitcoin.params import BUILT_IN
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.config import TokenConfig
 from tests.support.gateway import Gateway, MerchantHandle, running_gateway
 from tests.support.litecoind import LitecoindNode
 
@@ -140,3 +142,34 @@ async def test_a_payment_reopens_the_gap(clean_database_url: str, litecoind: Lit
             "/v1/invoices", {"network": "ltc", "currency": "LTC", "amount": "0.01"}
         )
         assert refused.status_code == 409
+
+
+async def test_networks_answer_names_each_networks_family(clean_database_url: str) -> None:
+    usdt = TokenConfig(symbol="USDT", contract="0x" + "AB" * 20, decimals=6)
+    eth = EvmNetworkConfig(
+        name="eth", chain_id=31337, rpc_urls=["http://127.0.0.1:9"], tokens=[usdt]
+    )
+    async with running_gateway(clean_database_url, [eth, OFFLINE]) as gateway:
+        answer = await gateway.client.get("/v1/networks")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "data": [
+            {
+                "name": "eth",
+                "kind": "evm",
+                "chain_id": 31337,
+                "required_confirmations": 12,
+                "assets": [
+                    {"code": "ETH", "decimals": 18, "contract": None},
+                    {"code": "USDT", "decimals": 6, "contract": "0x" + "ab" * 20},
+                ],
+            },
+            {
+                "name": "ltc",
+                "kind": "bitcoin",
+                "chain_id": None,
+                "required_confirmations": 1,
+                "assets": [{"code": "LTC", "decimals": 8, "contract": None}],
+            },
+        ]
+    }
