@@ -29,6 +29,7 @@ from chaingate.adapters.secrets import SecretBox as AesGcmSecretBox
 from chaingate.adapters.ssrf import UrlGuard as DnsUrlGuard
 from chaingate.adapters.totp import Rfc6238Totp
 from chaingate.adapters.webhook_sender import WebhookSender as HttpWebhookSender
+from chaingate.adapters.webhook_sender import webhook_http_client
 from chaingate.config import NetworkConfig, Settings
 from chaingate.domain.errors import ConfigurationError
 from chaingate.ports import (
@@ -168,10 +169,10 @@ def build_container(settings: Settings) -> Container:
     guard = DnsUrlGuard(
         allow_private=settings.allow_private_webhook_urls,
         allow_loopback=settings.dev_mode or settings.allow_private_webhook_urls,
+        allowed_networks=settings.webhook_allowed_networks,
     )
     url_guard: UrlGuard = guard
-    # trust_env=False: a proxy from the environment would bypass the sender's address pinning.
-    http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    http = webhook_http_client(settings.webhook_ca_bundle)
     sender: WebhookSender = HttpWebhookSender(http, guard, settings.webhook_timeout_seconds)
     passwords: PasswordHasher = Argon2PasswordHasher()
     totp: TotpCheck = Rfc6238Totp()

@@ -9,9 +9,18 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chaingate.domain.errors import ConfigurationError, DomainError
 from chaingate.domain.money import parse_amount
@@ -117,6 +126,12 @@ class Settings(BaseSettings):
     api_port: int = 8080
     public_url: str | None = None
     allow_private_webhook_urls: bool = False
+    # Internal networks webhooks may reach although loopback/private (comma-separated CIDRs,
+    # e.g. "10.20.0.0/24"): narrower than allow_private_webhook_urls.
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    # A PEM file of certificate authorities trusted for https webhook URLs in addition to the
+    # public roots (receivers behind a company CA).
+    webhook_ca_bundle: Path | None = None
     default_expires_in_seconds: int = 900
     monitoring_window_seconds: int = 86_400
     webhook_timeout_seconds: float = 10.0
@@ -139,6 +154,13 @@ class Settings(BaseSettings):
     checkout_poll_seconds: float = Field(default=1.0, gt=0)
 
     networks: list[NetworkConfig] = Field(default_factory=list)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def network(self, name: str) -> NetworkConfig | None:
         return next((n for n in self.networks if n.name == name), None)

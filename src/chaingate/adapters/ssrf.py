@@ -37,6 +37,10 @@ class AddressKind(StrEnum):
     FORBIDDEN = "reserved"
 
 
+# Kinds an operator may open network by network; FORBIDDEN never is.
+_LISTABLE = frozenset({AddressKind.LOOPBACK, AddressKind.PRIVATE, AddressKind.LINK_LOCAL})
+
+
 def _nets(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(c) for c in cidrs)
 
@@ -141,8 +145,10 @@ class UrlGuard:
     """Refuses webhook URLs that could reach the gateway's own or private networks.
 
     `allow_private` (operator setting) also admits private, link-local and loopback addresses;
-    `allow_loopback` (dev mode) admits loopback only. Unspecified, multicast and reserved
-    addresses are refused whatever the settings.
+    `allow_loopback` (dev mode) admits loopback only; `allowed_networks` (operator setting)
+    admits loopback, private or link-local addresses inside those networks only, for a
+    receiver on an internal network without opening all of them. Unspecified, multicast and
+    reserved addresses are refused whatever the settings.
     """
 
     def __init__(
@@ -151,10 +157,12 @@ class UrlGuard:
         allow_loopback: bool = False,
         resolver: Resolver | None = None,
         *,
+        allowed_networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
         resolve_timeout: float = 5.0,
     ) -> None:
         self._allow_private = allow_private
         self._allow_loopback = allow_loopback or allow_private
+        self._allowed_networks = tuple(allowed_networks)
         self._resolve = resolver or system_resolver
         self._resolve_timeout = resolve_timeout
 
@@ -206,7 +214,10 @@ class UrlGuard:
         return tuple(dict.fromkeys(addresses))  # de-duplicated, resolver order kept
 
     def _require_allowed(self, address: IPAddress, subject: str) -> None:
-        self._require_kind(classify(address), subject)
+        kind = classify(address)
+        if kind in _LISTABLE and any(address in net for net in self._allowed_networks):
+            return  # the operator named this internal network explicitly
+        self._require_kind(kind, subject)
 
     def _require_kind(self, kind: AddressKind, subject: str) -> None:
         allowed = {
