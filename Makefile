@@ -38,6 +38,15 @@ system-packages: ## Install the Debian packages tests drive for real (litecoind,
 test: setup system-packages ## Install what tests need, then run the whole suite (real nodes, databases, browser)
 	$(BIN)/pytest -q -p no:cacheprovider
 
+NIGHTLY_SEEDS ?= 20261122 7 4242
+
+.PHONY: nightly
+nightly: setup system-packages ## Long sweeps kept out of `make test`: the 52-kill crash run, once per seed in NIGHTLY_SEEDS
+	@for seed in $(NIGHTLY_SEEDS); do \
+		echo "== crash sweep, seed $$seed"; \
+		CHAINGATE_CRASH_SEED=$$seed $(BIN)/pytest -q -p no:cacheprovider --nightly -m nightly || exit 1; \
+	done
+
 .PHONY: lint
 lint: setup ## ruff (lint + format check), mypy --strict, import contracts (layers)
 	$(BIN)/ruff check src tests bench

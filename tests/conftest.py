@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,36 @@ pytest_plugins = [
     "tests.support.litecoind",
     "tests.support.redis_keys",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--nightly",
+        action="store_true",
+        help="also collect the long sweeps marked `nightly` (make nightly); deselected otherwise",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the `nightly` sweeps out of a normal run (deselected, not skipped: a normal run
+    never meant to run them)."""
+    if config.getoption("--nightly"):
+        return
+    nightly = [item for item in items if item.get_closest_marker("nightly") is not None]
+    if nightly:
+        config.hook.pytest_deselected(items=nightly)
+        items[:] = [item for item in items if item.get_closest_marker("nightly") is None]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the crash run's kill report (per-phase counts) in every run, not only with -s."""
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        if report.when != "call":
+            continue
+        texts = [str(value) for name, value in report.user_properties if name == "crash_report"]
+        if texts:
+            terminalreporter.write_sep("-", f"kill report: {report.nodeid}")
+            terminalreporter.write_line("\n".join(texts))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 
 One `CrashRun` owns the gateway process. Each `cycle(phase)` restarts it, does what the phase
 needs (pay, mine, create invoices, wait for a webhook...) and SIGKILLs it at that phase's
-moment. The client behaves like a careful merchant: every invoice has its own Idempotency-Key
+moment. Every kill records whether it really landed in its phase (see `Kill.landed`); a kill
+that missed (the gateway caught up first, no webhook came, the request had already ended) is
+kept on record and the cycle aims again, at most `MAX_AIMS` times. The client behaves like a
+careful merchant: every invoice has its own Idempotency-Key
 (also its order_id) and the exact same request is retried after a crash until it gets an
 answer. Nothing here decides whether the gateway was right: tests/e2e/test_crash_safety.py
 compares the end state with the chain and with what this driver recorded.
@@ -11,9 +14,12 @@ compares the end state with the chain and with what this driver recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -38,6 +44,9 @@ DECIMALS = {"ETH": 18, "USDT": 6}
 NETWORK = "anvil"
 EXPIRES_IN = 29 * 86_400  # far enough that nothing expires during the run
 STALE_CLAIM = timedelta(seconds=61)  # services/idempotency.py: STALE_AFTER is 60 s
+MAX_AIMS = 5  # restarts one scheduled kill may take to land in its phase
+SPARE_PLANS = 4  # plans kept back beyond one per api_create kill, for kills that missed
+WEBHOOK_WAIT = 3.0  # seconds to wait for a webhook request before provoking another
 
 
 @dataclass
@@ -61,6 +70,10 @@ class Kill:
     phase: str
     detail: str
     at: float  # seconds since the run started
+    # Whether the moment was the phase's, by evidence taken at the kill: the API port still
+    # closed (startup), the cursor between start and tip (catch-up), the receiver's trap fired
+    # (webhook), the POST still running (invoice POST). A miss is a kill all the same.
+    landed: bool = True
 
 
 def make_plans(count: int, rng: random.Random) -> list[Plan]:
@@ -115,7 +128,14 @@ class CrashRun:
         self.aged_claims = 0  # set by `finish`
         self.ended_leases = 0
         self.post_seconds = 0.03  # how long an undisturbed invoice POST took last time
+        self.ready_seconds = 0.25  # how long the last restart took until its API answered
         self.api_kills_left = 0  # set by the test: plans are kept back for those kills
+        self.endpoint_ids: list[str] = []  # set by the test: the merchant's webhook endpoints
+        # Invoice-POST kills take the three moments in turn (shuffled), so even a short
+        # schedule meets each of them.
+        modes = ["random", "claimed", "committed"]
+        rng.shuffle(modes)
+        self._create_modes = itertools.cycle(modes)
         self.started = time.monotonic()
 
     # -- the merchant's client --------------------------------------------------------------
@@ -179,7 +199,14 @@ class CrashRun:
 
     def may_create_freely(self) -> bool:
         """Whether a plan can be spent outside an api_create kill (enough are kept back)."""
-        return sum(1 for p in self.plans if not p.attempts) > self.api_kills_left
+        return sum(1 for p in self.plans if not p.attempts) > self.api_kills_left + SPARE_PLANS
+
+    def landed(self) -> Counter[str]:
+        """Kills per phase that landed in their phase."""
+        return Counter(k.phase for k in self.kills if k.landed)
+
+    def missed(self) -> Counter[str]:
+        return Counter(k.phase for k in self.kills if not k.landed)
 
     # -- the payer -------------------------------------------------------------------------
     async def pay(self, count: int) -> None:
@@ -207,34 +234,45 @@ class CrashRun:
         self.process = self.zygote.spawn(self.setup, "run")
         return self.process
 
-    def kill(self, phase: str, detail: str) -> None:
+    def kill(self, phase: str, detail: str, *, landed: bool = True) -> bool:
+        """SIGKILL the gateway and record the kill; returns whether it landed in `phase`."""
         assert self.process is not None
         if not sigkill(self.process):
             tail = log_tail(self.setup.log)
             self.unexpected_deaths.append(f"{phase}: gone before its kill\n{tail}")
-            return
-        self._record(phase, detail)
+            return False
+        self._record(phase, detail, landed)
+        return landed
 
-    def _record(self, phase: str, detail: str) -> None:
+    def _record(self, phase: str, detail: str, landed: bool = True) -> None:
         at = round(time.monotonic() - self.started, 2)
-        self.kills.append(Kill(len(self.kills) + 1, phase, detail, at))
+        self.kills.append(Kill(len(self.kills) + 1, phase, detail, at, landed))
 
     async def cycle(self, phase: str) -> None:
-        """Restart the gateway and SIGKILL it at a moment of `phase`."""
+        """SIGKILL the gateway at a moment of `phase`, restarting it until a kill lands there
+        (at most MAX_AIMS restarts; the misses stay on record)."""
+        if phase == "api_create":
+            self.api_kills_left -= 1
+        for aim in range(MAX_AIMS):
+            if phase == "api_create" and self.next_unasked() is None:
+                return  # no invoice left to ask for: the kill is missing from the count
+            if await self._attempt(phase, aim):
+                return
+
+    async def _attempt(self, phase: str, aim: int) -> bool:
+        """One restart and its kill; whether the kill landed in `phase`."""
         if phase == "catch_up":
-            await self._fall_behind()
+            await self._fall_behind(aim)
         cursor_before = await self.probe.cursor(NETWORK)
+        spawned_at = time.monotonic()
         process = self.spawn()
         if phase == "startup":
-            delay = self.rng.uniform(0.0, 0.25)
-            await asyncio.sleep(delay)
-            self.kill(phase, f"{delay:.3f}s after the start")
-            return
+            return await self._kill_while_starting(aim)
         if phase == "catch_up":
             assert cursor_before is not None
-            await self._kill_mid_catch_up(cursor_before[0])
-            return
+            return await self._kill_mid_catch_up(cursor_before[0])
         await wait_ready(self.setup, process)
+        self.ready_seconds = time.monotonic() - spawned_at
         if phase == "webhook_send":
             self.audit.arm(process.pid)
         await self.retry_unanswered()
@@ -244,30 +282,44 @@ class CrashRun:
                 await self.post_invoice(plan)
         if phase == "after_payment":
             await self.pay(self.rng.randint(1, 2))
-            await self._sleep_then_kill(phase, 0.25)
-        elif phase == "confirmations":
+            return await self._sleep_then_kill(phase, 0.25)
+        if phase == "confirmations":
             await self.node.mine(1)
-            await self._sleep_then_kill(phase, 0.15)
-        elif phase == "webhook_send":
-            await self._kill_on_webhook()
-        elif phase == "api_create":
-            await self._kill_during_create()
-        else:
-            raise AssertionError(f"unknown phase {phase}")
+            return await self._sleep_then_kill(phase, 0.15)
+        if phase == "webhook_send":
+            return await self._kill_on_webhook()
+        if phase == "api_create":
+            return await self._kill_during_create(aim)
+        raise AssertionError(f"unknown phase {phase}")
 
-    async def _sleep_then_kill(self, phase: str, longest: float) -> None:
+    async def _sleep_then_kill(self, phase: str, longest: float) -> bool:
+        """Kill a random moment within `longest` seconds of what the phase did (the payment or
+        block is on chain before the wait starts): lands whenever the gateway was alive."""
         delay = self.rng.uniform(0.0, longest)
         await asyncio.sleep(delay)
-        self.kill(phase, f"{delay:.3f}s later")
+        return self.kill(phase, f"{delay:.3f}s later")
 
-    async def _fall_behind(self) -> None:
-        """While the gateway is down: payments, maybe a noise transfer, and empty blocks."""
+    async def _kill_while_starting(self, aim: int) -> bool:
+        """Kill at a random moment before the API usually answers; it landed if the API port
+        still refused connections just before the SIGKILL (migrations check, container, first
+        chain calls: everything before uvicorn listens)."""
+        delay = self.rng.uniform(0.0, self.ready_seconds / (1 + aim))  # a miss was too late
+        await asyncio.sleep(delay)
+        listening = await _accepts_connections(self.setup.api_port)
+        detail = f"{delay:.3f}s after the start"
+        if listening:
+            detail += ", API already listening"
+        return self.kill("startup", detail, landed=not listening)
+
+    async def _fall_behind(self, aim: int) -> None:
+        """While the gateway is down: payments, maybe a noise transfer, and empty blocks (more
+        of them on each new aim, so a quick catch-up has more batches to be caught in)."""
         await self.pay(self.rng.randint(2, 3))
         if self.rng.random() < 0.6:
             await self.send_noise()
-        await self.node.mine(self.rng.randint(3, 7))
+        await self.node.mine(self.rng.randint(3, 7) + 4 * aim)
 
-    async def _kill_mid_catch_up(self, start: int) -> None:
+    async def _kill_mid_catch_up(self, start: int) -> bool:
         """Kill once the cursor has moved but not yet reached the tip (batches of 2 blocks)."""
         tip = await self.node.tip()
         deadline = time.monotonic() + 15
@@ -275,54 +327,95 @@ class CrashRun:
             cursor = await self.probe.cursor(NETWORK)
             height = start if cursor is None else cursor[0]
             if start < height < tip:
-                self.kill("catch_up", f"mid-catch-up: cursor {start}->{height} of tip {tip}")
-                return
+                detail = f"mid-catch-up: cursor {start}->{height} of tip {tip}"
+                return self.kill("catch_up", detail)
             if height >= tip:
-                self.kill("catch_up", f"caught up first: cursor {start}->{height}")
-                return
+                detail = f"caught up first: cursor {start}->{height}"
+                return self.kill("catch_up", detail, landed=False)
             await asyncio.sleep(0.002)
-        self.kill("catch_up", f"no progress: cursor stayed at {start} for 15 s")
+        detail = f"no progress: cursor stayed at {start} for 15 s"
+        return self.kill("catch_up", detail, landed=False)
 
-    async def _kill_on_webhook(self) -> None:
-        """Make events happen; the receiver kills the gateway on the next webhook request."""
+    async def _kill_on_webhook(self) -> bool:
+        """Make events happen; the receiver kills the gateway on the next webhook request.
+
+        Each wait for a request is preceded by something that sends one: a payment while any
+        is left to make, else the merchant redelivers a delivery through the API."""
         assert self.process is not None
-        if not self.audit.fired.is_set():
-            await self.pay(1)
-        await asyncio.to_thread(self.audit.fired.wait, 3.0)
+        waited = 0.0
+        for _ in range(3):
+            if self.audit.fired.is_set() or not await self._provoke_webhook():
+                break
+            await asyncio.to_thread(self.audit.fired.wait, WEBHOOK_WAIT)
+            waited += WEBHOOK_WAIT
         if self.audit.disarm():
             wait_gone(self.process)
             self._record("webhook_send", "killed by the receiver mid-request")
-        else:
-            self.kill("webhook_send", "no webhook within 3 s; killed idle")
+            return True
+        detail = f"no webhook within {waited:g} s; killed idle"
+        return self.kill("webhook_send", detail, landed=False)
 
-    async def _kill_during_create(self) -> None:
+    async def _provoke_webhook(self) -> bool:
+        """Make the gateway owe a webhook: a payment while one is left to make, else a new
+        invoice if one may be spent, else the merchant redelivers a delivery through the API.
+        False when none of these was possible."""
+        if self.queue:
+            await self.pay(1)
+            return True
+        plan = self.next_unasked() if self.may_create_freely() else None
+        if plan is not None:
+            return await self.post_invoice(plan) in ("created", "replayed")
+        endpoint = self.rng.choice(self.endpoint_ids)
+        try:
+            async with self.api() as api:
+                listed = await api.get(f"/v1/webhooks/{endpoint}/deliveries", params={"limit": 1})
+                assert listed.status_code == 200, listed.text
+                for delivery in listed.json()["data"]:
+                    path = f"/v1/webhooks/{endpoint}/deliveries/{delivery['id']}/redeliver"
+                    answer = await api.post(path)
+                    assert answer.status_code == 202, answer.text
+                    return True
+        except httpx.TransportError:
+            return True  # the trap fired meanwhile (a webhook owed from before): that was it
+        return False
+
+    async def _kill_during_create(self, aim: int) -> bool:
         """POST an invoice and kill the gateway somewhere within the request's usual span:
-        before the claim, between claim and invoice, or after the commit."""
-        self.api_kills_left -= 1
+        before the claim, between claim and invoice, or after the commit. It landed if the
+        request was still running at the kill (for "claimed"/"committed": the database showed
+        that step first)."""
         plan = self.next_unasked()
-        if plan is None:
-            await self._sleep_then_kill("api_create", 0.05)
-            return
-        mode = self.rng.choice(["random", "claimed", "committed"])
+        assert plan is not None, "cycle() aims at api_create only while plans are left"
+        mode = next(self._create_modes)
         if mode == "random":
             request = asyncio.ensure_future(self.post_invoice(plan))
-            delay = self.rng.uniform(0.0, 1.3 * self.post_seconds)
+            # A miss was too late: aim earlier on each new try.
+            delay = self.rng.uniform(0.0, 1.3 * self.post_seconds / (1 + aim))
             await asyncio.sleep(delay)
-            self.kill("api_create", f"{delay * 1000:.0f} ms into POST {plan.key}")
+            landed = not request.done()
+            detail = f"{delay * 1000:.0f} ms into POST {plan.key}"
+            detail += "" if landed else " (the request had already ended)"
         elif mode == "claimed":
             # The key is claimed (own transaction); the invoice's transaction may be running.
             request = asyncio.ensure_future(self.post_invoice(plan))
             while await self.probe.claim_state(plan.key) is None and not request.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.001)  # the database offers nothing to await
-            self.kill("api_create", f"as POST {plan.key} claimed its key")
+            landed = not request.done()
+            detail = f"as POST {plan.key} claimed its key"
+            detail += "" if landed else " (the request ended before the claim was seen)"
         else:
             # Right after the commit, and the client never learns the answer: its retry must
             # be answered from the completed key by the next process.
             request = asyncio.ensure_future(self.post_invoice(plan, drop_answer=True))
             while not await self.probe.has_order(plan.key) and not request.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.001)  # the database offers nothing to await
-            self.kill("api_create", f"as POST {plan.key} committed; client drops the answer")
+            # The client drops the answer whether or not it came: what counts is the commit.
+            landed = await self.probe.has_order(plan.key)
+            detail = f"as POST {plan.key} committed; client drops the answer"
+            detail += "" if landed else " (the request ended without a commit)"
+        landed = self.kill("api_create", detail, landed=landed)
         await request
+        return landed
 
     # -- the end ----------------------------------------------------------------------------
     async def finish(self) -> GatewayProcess:
@@ -371,3 +464,15 @@ class CrashRun:
                 idle_since = None
             await asyncio.sleep(0.1)
         raise AssertionError(f"no quiescence after {timeout}s: {state}\n{log_tail(self.setup.log)}")
+
+
+async def _accepts_connections(port: int) -> bool:
+    """Whether something accepts TCP connections on the loopback `port` right now."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
