@@ -1,10 +1,14 @@
 """A whole gateway for tests: real database (migrated), real app over ASGI, real services.
 
 The tracker is driven step by step (`sync`) so tests decide exactly when blocks are read.
+`running_gateway` runs in dev mode (webhooks may reach the loopback test receivers);
+`running_production_gateway` runs as a deployment does: dev mode off, its own secret key,
+reached over https, every webhook setting at its production default unless a test names it.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -110,6 +114,7 @@ async def running_gateway(
     networks: list[NetworkConfig],
     *,
     clock: Clock | None = None,
+    base_url: str = "http://gateway.test",
     **settings: Any,
 ) -> AsyncIterator[Gateway]:
     defaults: dict[str, Any] = {"dev_mode": True, "secret_key": "test-secret-key"}
@@ -120,7 +125,7 @@ async def running_gateway(
         container.clock = clock
     await container.migrate()
     transport = httpx.ASGITransport(app=create_app(container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
         gateway = Gateway(container, client)
         try:
             yield gateway
@@ -128,3 +133,30 @@ async def running_gateway(
             for tracker in gateway.trackers.values():
                 await tracker.chain.close()
             await container.close()
+
+
+PRODUCTION_BASE_URL = "https://gateway.test"  # behind TLS, as deployed: Secure cookies travel
+
+
+@asynccontextmanager
+async def running_production_gateway(
+    database_url: str,
+    networks: list[NetworkConfig],
+    *,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncIterator[Gateway]:
+    """A gateway with production settings: dev mode off, a random CHAINGATE_SECRET_KEY, an
+    https base URL. `settings` may add what an operator would set (e.g. an allow-list of
+    internal webhook networks, a CA bundle); dev_mode cannot be turned back on here."""
+    assert "dev_mode" not in settings, "a production gateway is never in dev mode"
+    production: dict[str, Any] = {"dev_mode": False, "secret_key": secrets.token_hex(32)}
+    async with running_gateway(
+        database_url,
+        networks,
+        clock=clock,
+        base_url=PRODUCTION_BASE_URL,
+        **{**production, **settings},
+    ) as gateway:
+        assert not gateway.container.settings.dev_mode
+        yield gateway
