@@ -19,7 +19,13 @@ from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
 from chaingate.adapters.chains.bitcoin.params import BUILT_IN
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
-from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, MerchantHandle, running_gateway
+from tests.support.gateway import (
+    MERCHANT_MNEMONICS,
+    Gateway,
+    MerchantHandle,
+    running_gateway,
+    running_production_gateway,
+)
 
 NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 SECRET_METADATA = {"customer_email": "alice@example.org", "note": "vip-secret-note"}
@@ -185,7 +191,7 @@ async def test_redirect_url_is_stored_and_returned(gateway: Gateway) -> None:
     ],
 )
 async def test_bad_redirect_urls_are_refused(clean_database_url: str, url: str) -> None:
-    async with running_gateway(clean_database_url, [NETWORK], dev_mode=False) as gateway:
+    async with running_production_gateway(clean_database_url, [NETWORK]) as gateway:
         shop = await gateway.merchant()
         answer = await shop.post(
             "/v1/invoices",

@@ -1,5 +1,10 @@
 """The merchant dashboard over HTTP (ASGI), on SQLite and PostgreSQL: sign-in, every page with
-real data, merchant isolation, changes through the existing services, CSV exports."""
+real data, merchant isolation, changes through the existing services, CSV exports.
+
+The gateway runs with production settings (tests/support/gateway.py: no dev mode, its own
+secret key, reached over https), so cookies, CSRF and the webhook URL policy are what a
+deployment has. Its one operator setting: webhooks may reach RECEIVER_HOST, a loopback address
+the allow-list names (every other loopback or private address stays refused)."""
 
 from __future__ import annotations
 
@@ -27,7 +32,12 @@ from chaingate.services import dashboard_export
 from chaingate.services.dispatch import dispatch_due
 from tests.support.clock import SteerableClock
 from tests.support.dashboard import PASSWORD, add_user, csrf_of, log_in, settle_with_payment
-from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+from tests.support.gateway import (
+    PRODUCTION_BASE_URL,
+    Gateway,
+    MerchantHandle,
+    running_production_gateway,
+)
 from tests.support.webhook_receiver import Receiver, always
 
 USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -39,6 +49,8 @@ NETWORK = EvmNetworkConfig(
     tokens=[TokenConfig(symbol="USDT", contract=USDT, decimals=6)],
 )
 ALICE = "alice@shop.example"
+RECEIVER_HOST = "127.10.0.9"
+HOOK = f"http://{RECEIVER_HOST}:9/hook"  # allowed, nothing listens: deliveries just fail
 
 
 @pytest.fixture
@@ -48,7 +60,9 @@ def clock() -> SteerableClock:
 
 @pytest.fixture
 async def gateway(clean_database_url: str, clock: SteerableClock) -> AsyncIterator[Gateway]:
-    async with running_gateway(clean_database_url, [NETWORK], clock=clock) as gw:
+    async with running_production_gateway(
+        clean_database_url, [NETWORK], clock=clock, webhook_allowed_networks=f"{RECEIVER_HOST}/32"
+    ) as gw:
         yield gw
 
 
@@ -63,7 +77,7 @@ async def shop(gateway: Gateway) -> MerchantHandle:
 async def browser_client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
     """A second client with its own cookie jar, as a person's browser would be."""
     transport = gateway.client._transport
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url=PRODUCTION_BASE_URL) as client:
         yield client
 
 
@@ -79,7 +93,7 @@ async def seeded_invoice(
     gateway: Gateway, shop: MerchantHandle, order_id: str = "ORDER-1001"
 ) -> tuple[dict[str, object], str, str]:
     """A settled 0.25 ETH invoice with a payment, events, and deliveries to a webhook endpoint."""
-    endpoint = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    endpoint = await shop.post("/v1/webhooks", {"url": HOOK})
     assert endpoint.status_code == 201, endpoint.text
     invoice = await shop.invoice(amount="0.25", currency="ETH", network="anvil", order_id=order_id)
     paid = await settle_with_payment(
@@ -102,11 +116,14 @@ async def post_form(
 async def test_login_sets_a_hardened_cookie_and_stores_only_its_hash(
     gateway: Gateway, shop: MerchantHandle, browser_client: httpx.AsyncClient
 ) -> None:
+    form = await browser_client.get("/dashboard/login")
+    assert "; secure" in form.headers["set-cookie"].lower()  # the login form's CSRF cookie too
     answer = await log_in(browser_client, ALICE.upper())  # e-mail case does not matter
     assert answer.status_code == 303
-    cookie = answer.headers["set-cookie"]
-    assert "cg_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
-    assert "Path=/dashboard" in cookie
+    [cookie] = [c for c in answer.headers.get_list("set-cookie") if c.startswith("cg_session=")]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "secure", "samesite", "path"} <= attributes  # Secure: not dev mode
+    assert "SameSite=lax" in cookie and "Path=/dashboard" in cookie
     token = browser_client.cookies["cg_session"]
     async with gateway.container.db.engine.connect() as conn:
         stored = (await conn.execute(select(dashboard_sessions.c.token_hash))).scalars().all()
@@ -270,7 +287,7 @@ async def test_every_page_renders_the_merchants_data(
     assert timeline.index("invoice.payment_received") < timeline.index("invoice.settled")
     assert detail.count('class="delivery"') == 3  # one per event, to the one endpoint
 
-    assert "http://127.0.0.1:9/hook" in (await signed_in.get("/dashboard/webhooks")).text
+    assert HOOK in (await signed_in.get("/dashboard/webhooks")).text
     endpoint_page = (await signed_in.get(f"/dashboard/webhooks/{endpoint_id}")).text
     assert endpoint_page.count('class="delivery"') == 4  # and ORDER-1002's invoice.created
     assert 'rel="next"' not in endpoint_page
@@ -342,7 +359,7 @@ async def test_another_merchants_ids_are_not_found(
 async def test_redeliver_queues_the_delivery_and_the_dispatcher_records_a_new_attempt(
     gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
 ) -> None:
-    receiver = Receiver()
+    receiver = Receiver(RECEIVER_HOST)
     try:
         url = receiver.route("/hook", always(200))
         endpoint = await shop.post("/v1/webhooks", {"url": url, "events": ["invoice.settled"]})
@@ -392,7 +409,7 @@ async def test_redeliver_queues_the_delivery_and_the_dispatcher_records_a_new_at
 async def test_rotating_shows_the_new_secret_once_and_stores_it_encrypted(
     gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
 ) -> None:
-    created = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    created = await shop.post("/v1/webhooks", {"url": HOOK})
     endpoint_id = created.json()["id"]
     page = f"/dashboard/webhooks/{endpoint_id}"
     answer = await post_form(signed_in, page, f"{page}/rotate")
@@ -563,7 +580,7 @@ async def test_two_factor_sign_in_needs_a_fresh_code_once_turned_on(
 async def test_endpoint_deliveries_are_paged(
     gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
 ) -> None:
-    created = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    created = await shop.post("/v1/webhooks", {"url": HOOK})
     for _ in range(27):
         await shop.invoice(amount="1", currency="ETH", network="anvil")  # invoice.created each
     page = f"/dashboard/webhooks/{created.json()['id']}"
@@ -581,14 +598,14 @@ async def test_endpoints_are_added_and_disabled_from_the_dashboard(
         signed_in,
         "/dashboard/webhooks",
         "/dashboard/webhooks",
-        url="http://127.0.0.1:9/orders",
+        url=f"http://{RECEIVER_HOST}:9/orders",
         events=["invoice.settled", "invoice.expired"],
         description="order system",
     )
     assert added.status_code == 201
     secret = added.text.split('id="secret">')[1].split("<")[0]
     listed = (await shop.get("/v1/webhooks")).json()
-    assert [e["url"] for e in listed] == ["http://127.0.0.1:9/orders"]
+    assert [e["url"] for e in listed] == [f"http://{RECEIVER_HOST}:9/orders"]
     assert sorted(listed[0]["events"]) == ["invoice.expired", "invoice.settled"]
     endpoint_id = listed[0]["id"]
     async with gateway.container.db.uow() as uow:

@@ -15,7 +15,12 @@ from chaingate.services import dashboard_auth
 from chaingate.services.dashboard_auth import LOCKOUT, MAX_FAILED_LOGINS
 from tests.support.clock import SteerableClock
 from tests.support.dashboard import PASSWORD, add_user, log_in
-from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+from tests.support.gateway import (
+    PRODUCTION_BASE_URL,
+    Gateway,
+    MerchantHandle,
+    running_production_gateway,
+)
 
 ALICE = "alice@shop.example"
 GUESSES = 12
@@ -28,7 +33,7 @@ def clock() -> SteerableClock:
 
 @pytest.fixture
 async def gateway(clean_database_url: str, clock: SteerableClock) -> AsyncIterator[Gateway]:
-    async with running_gateway(clean_database_url, [], clock=clock) as gw:
+    async with running_production_gateway(clean_database_url, [], clock=clock) as gw:
         yield gw
 
 
@@ -44,7 +49,7 @@ def browser_at(gateway: Gateway, address: str) -> httpx.AsyncClient:
     transport = gateway.client._transport
     assert isinstance(transport, httpx.ASGITransport)
     from_address = httpx.ASGITransport(app=transport.app, client=(address, 40000))
-    return httpx.AsyncClient(transport=from_address, base_url="http://gateway.test")
+    return httpx.AsyncClient(transport=from_address, base_url=PRODUCTION_BASE_URL)
 
 
 async def failures_and_lock(db: Database, email: str) -> tuple[int, datetime | None]:

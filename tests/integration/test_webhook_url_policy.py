@@ -1,5 +1,7 @@
-"""Webhook URLs that reach the gateway's own networks are refused through the API (production
-settings: no dev mode, no `allow_private_webhook_urls`), and a refusal writes nothing.
+"""Webhook URLs that reach the gateway's own networks are refused through the API (the
+production gateway of tests/support/gateway.py: no dev mode, no `allow_private_webhook_urls`,
+no allow-list), and a refusal writes nothing. Names are resolved by a DNS the test controls
+(the guard's resolver, replaced), so a name's answer is the test's choice, not the machine's.
 
 At send time the same guard runs again before every attempt, and redirects are never followed
 (a 302 to 169.254.169.254 is not fetched): tests/unit/test_webhook_sender.py
@@ -8,17 +10,22 @@ At send time the same guard runs again before every attempt, and redirects are n
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from chaingate.adapters import ssrf
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.db.tables import idempotency_keys, webhook_endpoints
-from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+from tests.support.gateway import (
+    Gateway,
+    MerchantHandle,
+    running_gateway,
+    running_production_gateway,
+)
 
 NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 PUBLIC = "https://93.184.215.14/hooks/chaingate"  # a public address literal: no DNS needed
@@ -76,9 +83,31 @@ FORBIDDEN = [
 ]
 
 
+# The test's DNS: names inside the gateway's networks, and one with a public and a private answer.
+DNS = {
+    "intranet.shop.test": ["10.1.2.3"],
+    "db.shop.test": ["127.0.0.1"],
+    "metadata.shop.test": ["169.254.169.254"],
+    "mapped.shop.test": ["::ffff:192.168.0.10"],
+    "split.shop.test": ["93.184.215.14", "172.16.5.5"],  # every answer must be public
+    "public.shop.test": ["93.184.215.14"],
+}
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    async def resolve(host: str, port: int) -> Sequence[str]:
+        if host not in DNS:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return DNS[host]
+
+    monkeypatch.setattr(ssrf, "system_resolver", resolve)  # read when the guard is built
+    return DNS
+
+
 @pytest.fixture
 async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(clean_database_url, [NETWORK], dev_mode=False) as gw:
+    async with running_production_gateway(clean_database_url, [NETWORK]) as gw:
         yield gw
 
 
@@ -96,7 +125,9 @@ async def assert_refused(shop: MerchantHandle, url: str, key: str) -> None:
 
 
 async def test_urls_reaching_internal_networks_are_refused(gateway: Gateway) -> None:
-    assert not gateway.container.settings.dev_mode
+    settings = gateway.container.settings
+    assert not settings.dev_mode and not settings.allow_private_webhook_urls
+    assert not settings.webhook_allowed_networks
     shop = await gateway.merchant(with_wallets=False)
     for number, url in enumerate(FORBIDDEN):
         await assert_refused(shop, url, f"hook-{number}")
@@ -108,19 +139,28 @@ async def test_urls_reaching_internal_networks_are_refused(gateway: Gateway) -> 
     assert accepted.status_code == 201, accepted.text
 
 
-async def test_a_name_resolving_to_a_private_address_is_refused(gateway: Gateway) -> None:
-    # The machine's own name resolves (via /etc/hosts) to 127.0.x.1 or its private address:
-    # the guard must follow the real resolver, not only read the URL.
-    name = socket.gethostname()
-    answers = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
-    if any(ipaddress.ip_address(a).is_global for a in answers):
-        pytest.skip(f"this machine's name {name!r} resolves to a public address: {answers}")
+async def test_a_name_resolving_to_an_internal_address_is_refused(gateway: Gateway) -> None:
+    # The guard follows what the name resolves to, not only what the URL spells.
     shop = await gateway.merchant(with_wallets=False)
-    answer = await shop.post("/v1/webhooks", {"url": f"http://{name}:8080/hook"})
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["code"] == "webhook_url_forbidden"
-    assert "resolves to an address that is" in answer.json()["detail"]  # refused by address
+    names = [n for n in DNS if n != "public.shop.test"] + ["unknown.shop.test"]
+    for number, name in enumerate(names):
+        answer = await shop.post(
+            "/v1/webhooks",
+            {"url": f"https://{name}:8443/hook"},
+            **{"Idempotency-Key": f"name-{number}"},
+        )
+        assert answer.status_code == 422, f"{name}: {answer.text}"
+        body = answer.json()
+        assert body["code"] == "webhook_url_forbidden"
+        if name == "unknown.shop.test":
+            assert "could not be resolved" in body["detail"]
+        else:
+            assert "resolves to an address that is" in body["detail"], name  # refused by address
+            assert DNS[name][-1] not in body["detail"]  # internal addresses are not echoed
     assert await count(gateway, webhook_endpoints) == 0
+    # Control: a name with only public answers is accepted through the same resolver.
+    accepted = await shop.post("/v1/webhooks", {"url": "https://public.shop.test/hook"})
+    assert accepted.status_code == 201, accepted.text
 
 
 async def test_an_endpoint_cannot_be_moved_to_a_forbidden_url(gateway: Gateway) -> None:

@@ -37,9 +37,10 @@ Behaviour = Callable[[Received, list[Received]], Reply]
 
 
 class Receiver:
-    """A ThreadingHTTPServer on a free loopback port; each path gets its own behaviour."""
+    """A ThreadingHTTPServer on a free port of `host` (a loopback address); each path gets its
+    own behaviour."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[Received] = []
         self._behaviours: dict[str, Behaviour] = {}
         self._lock = threading.Lock()
@@ -74,7 +75,8 @@ class Receiver:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a client that timed out and hung up is expected here
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server((host, 0), Handler)
+        self.host = host
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -84,7 +86,7 @@ class Receiver:
     def route(self, path: str, behaviour: Behaviour) -> str:
         """Serve `path` with `behaviour`; returns the URL to register."""
         self._behaviours[path] = behaviour
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def at(self, path: str) -> list[Received]:
         with self._lock:
