@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from chaingate.adapters.db.engine import create_engine
 from chaingate.adapters.db.migrate import upgrade_to_head
@@ -43,7 +44,7 @@ async def test_an_event_committed_late_is_not_skipped(postgres_database: Databas
     merchant_id = await _merchant(database)
     now = datetime.now(UTC)
 
-    async def write(n: int, hold: asyncio.Event | None = None) -> Event:
+    async def write(n: int, locked: asyncio.Event | None = None) -> Event:
         async with database.uow() as uow:
             event = await emit(
                 uow,
@@ -52,23 +53,25 @@ async def test_an_event_committed_late_is_not_skipped(postgres_database: Databas
                 data={"n": n},
                 at=now,
             )
-            if hold is None:
+            if locked is None:
                 await uow.commit()
             else:
                 # Write the staged rows (taking the stream lock) but do not commit yet.
                 await uow.merchants.lock([merchant_id])
                 await uow.events.add(event)
                 uow.staged_events.clear()
-                await hold.wait()
+                locked.set()
+                await release.wait()
                 await uow.commit()
             return event
 
-    release = asyncio.Event()
-    slow = asyncio.ensure_future(write(1, release))
-    await asyncio.sleep(0.3)
+    release, slow_holds_the_lock = asyncio.Event(), asyncio.Event()
+    slow = asyncio.ensure_future(write(1, slow_holds_the_lock))
+    await asyncio.wait_for(slow_holds_the_lock.wait(), 30)
     fast = asyncio.ensure_future(write(2))
-    await asyncio.sleep(0.5)
-    # The second writer waits for the first: it cannot commit a higher seq ahead of it.
+    # The second writer waits for the first: PostgreSQL itself says it is blocked on a lock
+    # held by the first one's session. It cannot commit a higher seq ahead of it.
+    await _wait_until_blocked_by_a_lock(database)
     assert not fast.done()
     async with database.uow() as reader:
         assert await reader.events.after(merchant_id, 0, 100) == []
@@ -78,6 +81,22 @@ async def test_an_event_committed_late_is_not_skipped(postgres_database: Databas
         visible = await reader.events.after(merchant_id, 0, 100)
     assert [e.id for e in visible] == [early.id, late.id]
     assert visible[0].seq < visible[1].seq
+
+
+async def _wait_until_blocked_by_a_lock(database: Database, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Until another session of this database waits on a lock that a session holds
+    (pg_blocking_pids), as PostgreSQL reports it; fails after `timeout` seconds."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with database.engine.connect() as conn:
+            if (await conn.execute(query)).scalar_one() > 0:
+                return
+        assert asyncio.get_running_loop().time() < deadline, "the second writer never blocked"
+        await asyncio.sleep(0.01)  # PostgreSQL offers nothing to await
 
 
 async def test_paging_with_the_cursor_sees_every_event_once(database: Database) -> None:

@@ -36,6 +36,7 @@ from chaingate.services import webhooks
 from chaingate.services.dispatch import dispatch_due, lease_duration
 from chaingate.services.events import emit
 from tests.support.webhook_receiver import (
+    Hold,
     ManualClock,
     Received,
     Receiver,
@@ -371,30 +372,32 @@ async def test_an_endpoint_failing_for_long_gets_one_probe_per_batch(
 async def test_a_hanging_endpoint_does_not_delay_a_healthy_one_in_the_same_batch(
     gw: Gateway, receiver: Receiver, settings: Settings, database: Database
 ) -> None:
-    settings.webhook_timeout_seconds = 2.0
+    # The hanging request stays open until the test releases it (the timeout is far away), so
+    # "still waiting" below is a fact, not a race against the clock.
+    settings.webhook_timeout_seconds = 60.0
+    hold = Hold()
     async with httpx.AsyncClient() as client:
         gw.sender = WebhookSender(client, DEV_GUARD, settings.webhook_timeout_seconds)
         merchant = await gw.merchant("mer_a")
-        hanging, _ = await gw.endpoint(merchant, receiver.route("/hang", always(200, delay=5)))
+        hanging, _ = await gw.endpoint(merchant, receiver.route("/hang", hold))
         healthy, _ = await gw.endpoint(merchant, receiver.route("/fast", always(200)))
         await gw.emit(merchant)
 
         batch = asyncio.create_task(gw.dispatch())
-        started = asyncio.get_running_loop().time()
-        while True:
-            (fast,) = await gw.deliveries_for(healthy.id)
-            if fast["status"] == "succeeded":
-                break
-            assert asyncio.get_running_loop().time() - started < 1.5, "healthy one was held up"
-            await asyncio.sleep(0.02)
-        # The healthy delivery is recorded while the hanging one is still waiting.
-        assert not batch.done()
-        (slow,) = await gw.deliveries_for(hanging.id)
-        assert slow["attempt_count"] == 0
-
+        try:
+            assert await asyncio.to_thread(receiver.wait_for, "/hang"), "never sent to /hang"
+            while (await gw.deliveries_for(healthy.id))[0]["status"] != "succeeded":
+                assert not batch.done(), "the batch ended without recording the healthy one"
+                await asyncio.sleep(0.02)  # the database offers nothing to await
+            # The healthy delivery is recorded while the hanging request is still open.
+            assert not batch.done()
+            (slow,) = await gw.deliveries_for(hanging.id)
+            assert slow["attempt_count"] == 0
+        finally:
+            hold.release()
         assert await batch == 2
         (slow,) = await gw.deliveries_for(hanging.id)
-        assert (slow["status"], slow["last_error"]) == ("pending", "timed out after 2s")
+        assert (slow["status"], slow["attempt_count"]) == ("succeeded", 1)
 
 
 async def test_a_claim_that_is_never_recorded_is_sent_again_after_its_lease(
@@ -598,11 +601,7 @@ async def test_the_worker_delivers_survives_database_errors_and_stops(
         )
     )
     try:
-        for _ in range(200):
-            if receiver.at("/hook"):
-                break
-            await asyncio.sleep(0.025)
-        (request,) = receiver.at("/hook")
+        (request,) = await asyncio.to_thread(receiver.wait_for, "/hook")
         assert request.event_id == event_id
         assert not worker.done()
     finally:
@@ -614,9 +613,11 @@ async def test_the_worker_delivers_survives_database_errors_and_stops(
 async def test_the_worker_keeps_sending_while_a_batch_hangs(
     gw: Gateway, receiver: Receiver, settings: Settings
 ) -> None:
-    settings.webhook_timeout_seconds = 2.0
+    # /hang holds every request open until the test releases it; the timeout is far away.
+    settings.webhook_timeout_seconds = 60.0
+    hold = Hold()
     merchant = await gw.merchant("mer_a")
-    hanging, _ = await gw.endpoint(merchant, receiver.route("/hang", always(200, delay=10)))
+    hanging, _ = await gw.endpoint(merchant, receiver.route("/hang", hold))
     (stuck_event,) = await gw.emit(merchant)
 
     async def stuck_delivery() -> dict[str, Any]:
@@ -630,20 +631,18 @@ async def test_the_worker_keeps_sending_while_a_batch_hangs(
             run_dispatcher(gw.db, sender, gw.box, gw.clock, settings, stop)
         )
         try:
-            for _ in range(100):
-                if receiver.at("/hang"):
-                    break  # the first batch is now stuck on /hang
-                await asyncio.sleep(0.01)
+            # The premise: the first batch is stuck inside the request to /hang.
+            [stuck] = await asyncio.to_thread(receiver.wait_for, "/hang")
+            assert stuck.event_id == stuck_event
             await gw.endpoint(merchant, receiver.route("/fast", always(200)))
             await gw.emit(merchant)  # due while the first batch still waits
-            for _ in range(150):
-                if receiver.at("/fast"):
-                    break
-                await asyncio.sleep(0.01)
-            assert receiver.at("/fast"), "the new delivery waited for the hanging batch"
+            fast = await asyncio.to_thread(receiver.wait_for, "/fast")
+            assert fast, "the new delivery waited for the hanging batch"
             assert (await stuck_delivery())["attempt_count"] == 0  # first batch still busy
         finally:
+            hold.release()
             stop.set()
-            await asyncio.wait_for(worker, timeout=6)
-    # Stopping let the stuck attempt run into its timeout and be recorded.
-    assert (await stuck_delivery())["last_error"] == "timed out after 2s"
+            await asyncio.wait_for(worker, timeout=10)
+    # Released before the stop, the held attempt ended and was recorded during the drain.
+    stuck_row = await stuck_delivery()
+    assert (stuck_row["status"], stuck_row["attempt_count"]) == ("succeeded", 1)

@@ -44,6 +44,7 @@ class Receiver:
         self.requests: list[Received] = []
         self._behaviours: dict[str, Behaviour] = {}
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._release = threading.Event()
         receiver = self
 
@@ -92,10 +93,20 @@ class Receiver:
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
+    def wait_for(self, path: str, count: int = 1, timeout: float = 20.0) -> list[Received]:
+        """Block until `count` requests to `path` have arrived (at most `timeout` seconds, a
+        bound for a broken gateway, not a guess at its speed); returns those that did."""
+        with self._arrived:
+            self._arrived.wait_for(
+                lambda: sum(1 for r in self.requests if r.path == path) >= count, timeout
+            )
+            return [r for r in self.requests if r.path == path]
+
     def _record(self, request: Received) -> Reply:
         with self._lock:
             earlier = [r for r in self.requests if r.path == request.path]
             self.requests.append(request)
+            self._arrived.notify_all()
         behaviour = self._behaviours.get(request.path)
         return Reply(404) if behaviour is None else behaviour(request, earlier)
 
@@ -108,6 +119,22 @@ class Receiver:
 
 def always(status: int, delay: float = 0.0, **kwargs: Any) -> Behaviour:
     return lambda _request, _earlier: Reply(status, delay, **kwargs)
+
+
+class Hold:
+    """A behaviour that keeps every request open until the test calls `release()` (or 60 s
+    pass, so a failed test cannot hang the server), then answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self._released = threading.Event()
+
+    def __call__(self, request: Received, earlier: list[Received]) -> Reply:
+        self._released.wait(60)
+        return Reply(self.status)
+
+    def release(self) -> None:
+        self._released.set()
 
 
 def fail_first(n: int, status: int, delay: float = 0.0) -> Behaviour:

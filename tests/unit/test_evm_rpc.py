@@ -1,6 +1,10 @@
 """JSON-RPC failover against fake nodes (httpx.MockTransport): which failures move on to the
 next node, which are raised, and that batches come back in request order.
 
+The failover's clock (adapters/chains/failover.py reads `time.monotonic`) is a `FrozenTime`
+the tests move by hand, so a node's back-off lasts exactly until a test says it is over, however
+slow the machine.
+
 The same failover is shown against a real anvil with a dead first URL in
 tests/integration/test_evm_client.py.
 """
@@ -15,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chaingate.adapters.chains import failover
 from chaingate.adapters.chains.evm.parse import BadNodeAnswer
 from chaingate.adapters.chains.evm.rpc import JsonRpcClient, NodeEndpoint, RpcError
 from chaingate.adapters.chains.failover import redact_url
@@ -58,6 +63,26 @@ class FakeNodes:
             outcome = await outcome
         assert isinstance(outcome, httpx.Response)
         return outcome
+
+
+class FrozenTime:
+    """Stands in for the `time` module inside failover.py: monotonic() moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def frozen_time(monkeypatch: pytest.MonkeyPatch) -> FrozenTime:
+    clock = FrozenTime()
+    monkeypatch.setattr(failover, "time", clock)
+    return clock
 
 
 @pytest.fixture
@@ -191,16 +216,39 @@ async def test_every_node_failing_raises_node_unavailable_without_secrets(
 
 
 async def test_a_resting_node_is_tried_last_then_again_after_its_backoff(
-    rpc: JsonRpcClient, nodes: FakeNodes
+    rpc: JsonRpcClient, nodes: FakeNodes, frozen_time: FrozenTime
 ) -> None:
     nodes.behaviour["node-a.test"] = responding(500, b"")
     await rpc.call("eth_blockNumber")
     del nodes.behaviour["node-a.test"]
+    frozen_time.advance(0.19)  # within the 0.2 s back-off
     await rpc.call("eth_blockNumber")
     assert nodes.requests == {"node-a.test": 1, "node-b.test": 2}  # A rests
-    await asyncio.sleep(0.25)
+    frozen_time.advance(0.01)  # the back-off is over
     await rpc.call("eth_blockNumber")
     assert nodes.requests == {"node-a.test": 2, "node-b.test": 2}  # A is back first
+
+
+async def test_back_off_doubles_with_each_failure_up_to_its_cap(
+    nodes: FakeNodes, frozen_time: FrozenTime
+) -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(nodes))
+    client = JsonRpcClient(
+        [A, B], timeout=0.5, backoff_seconds=1.0, max_backoff_seconds=3.0, http_client=http
+    )
+    nodes.behaviour["node-a.test"] = responding(500, b"")
+    try:
+        for expected_rest in (1.0, 2.0, 3.0, 3.0):  # 1, 2, 4 -> capped at 3, 3
+            frozen_time.advance(10)  # A is due again: it is asked first, and fails
+            await client.call("eth_blockNumber")
+            frozen_time.advance(expected_rest - 0.001)
+            assert not client.is_healthy(client.endpoints[0])
+            frozen_time.advance(0.001)
+            assert client.is_healthy(client.endpoints[0])
+        assert nodes.requests["node-a.test"] == 4
+    finally:
+        await client.close()
+        await http.aclose()
 
 
 async def test_resting_nodes_are_still_asked_when_all_rest(
