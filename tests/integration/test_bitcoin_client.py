@@ -4,15 +4,10 @@ genesis, and a lying node (behind a rewriting proxy) refused as NodeUnavailable.
 
 from __future__ import annotations
 
-import json
-import re
-import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 
 from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient, ChainMismatch
@@ -26,6 +21,7 @@ from chaingate.domain.chain import NodeUnavailable
 from chaingate.ports import ChainClient
 from tests.support.chain_contract import ChainClientContract, WatchList
 from tests.support.litecoind import LitecoindNode
+from tests.support.litecoind_proxy import LyingProxy, Rewrite
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.litecoind
@@ -289,53 +285,6 @@ async def test_cookie_auth(litecoind: LitecoindNode, tmp_path: Any) -> None:
         assert await client.tip_height() == await litecoind.tip()
     finally:
         await client.close()
-
-
-Rewrite = Callable[[str, Any], Any]
-
-
-def _dumps_with_decimals(document: Any) -> bytes:
-    """JSON with Decimals as plain numbers, as the node writes them (not as strings)."""
-    text = json.dumps(document, default=lambda d: f"@@{d}@@")
-    return re.sub(r'"@@(-?[0-9.E+-]+)@@"', r"\1", text).encode()
-
-
-class LyingProxy:
-    """Forwards JSON-RPC to the real node and lets `rewrite(method, result)` forge results."""
-
-    def __init__(self, upstream: str, auth: tuple[str, str], rewrite: Rewrite) -> None:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                request = json.loads(body)
-                answer = httpx.post(upstream, content=body, auth=auth, timeout=30)
-                decoded = json.loads(answer.text, parse_float=Decimal)
-                items = decoded if isinstance(decoded, list) else [decoded]
-                calls = request if isinstance(request, list) else [request]
-                for call, item in zip(calls, items, strict=True):
-                    if item.get("error") is None:
-                        item["result"] = proxy.rewrite(call["method"], item["result"])
-                out = _dumps_with_decimals(decoded)
-                self.send_response(answer.status_code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.rewrite = rewrite
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

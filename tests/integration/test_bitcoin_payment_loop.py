@@ -10,82 +10,19 @@ assertion sees exactly what the node holds.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
-from chaingate.adapters.chains.bitcoin.params import params_for
-from chaingate.config import NetworkConfig
 from chaingate.services.expiry import expire_due
-from chaingate.services.mempool import MempoolOutcome, sync_mempool
-from tests.support.clock import SteerableClock
-from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, MerchantHandle, running_gateway
+from tests.support.bitcoin_world import LTC, World, double_spend, make_world
 from tests.support.litecoind import LitecoindNode
-
-NETWORK = "ltc-regtest"
-LTC = 10**8
-
-
-@dataclass
-class World:
-    node: LitecoindNode
-    gateway: Gateway
-    shop: MerchantHandle
-    clock: SteerableClock
-    network: NetworkConfig
-
-    async def sync(self) -> None:
-        await self.gateway.sync(NETWORK)
-
-    async def look(self) -> MempoolOutcome:
-        """Blocks to the tip, then one mempool pass (as the worker does at the tip)."""
-        await self.sync()
-        return await sync_mempool(self.gateway.tracker(NETWORK))
-
-    async def invoice(self, amount: str, **fields: Any) -> dict[str, Any]:
-        return await self.shop.invoice(amount=amount, currency="LTC", network=NETWORK, **fields)
-
-    async def fetch(self, invoice: dict[str, Any]) -> dict[str, Any]:
-        return await self.shop.fetch(invoice["id"])
-
-    async def event_types(self, invoice: dict[str, Any]) -> list[str]:
-        return [e["type"] for e in await self.shop.events(invoice["id"])]
-
-    async def mine(self, blocks: int = 1) -> None:
-        await self.node.mine(blocks)
-
-    async def pay(self, invoice: dict[str, Any], satoshis: int) -> str:
-        txid = await self.node.pay(invoice["address"], satoshis)
-        await self.in_mempool(txid)
-        return txid
-
-    async def in_mempool(self, txid: str) -> None:
-        assert txid in await self.node.rpc("getrawmempool")
-
-
-async def _world(
-    node: LitecoindNode, database_url: str, **network_fields: Any
-) -> AsyncIterator[World]:
-    network = node.network(name=NETWORK, start_block=await node.tip(), **network_fields)
-    clock = SteerableClock(datetime.now(UTC))
-    async with running_gateway(database_url, [network], clock=clock) as gateway:
-        shop = await gateway.merchant(with_wallets=False)
-        vpub = account_key_from_mnemonic(MERCHANT_MNEMONICS[0], params_for(network))
-        answer = await shop.post("/v1/wallets", {"network": NETWORK, "xpub": vpub})
-        assert answer.status_code == 201, answer.text
-        world = World(node, gateway, shop, clock, network)
-        await world.sync()
-        yield world
 
 
 @pytest.fixture
 async def world(litecoind: LitecoindNode, clean_database_url: str) -> AsyncIterator[World]:
     # The shared node: earlier tests may have left transactions in its mempool.
     await litecoind.mine(1)
-    async for world in _world(litecoind, clean_database_url):
+    async for world in make_world(litecoind, clean_database_url):
         yield world
 
 
@@ -93,7 +30,7 @@ async def world(litecoind: LitecoindNode, clean_database_url: str) -> AsyncItera
 async def isolated(
     litecoind_isolated: LitecoindNode, clean_database_url: str
 ) -> AsyncIterator[World]:
-    async for world in _world(litecoind_isolated, clean_database_url):
+    async for world in make_world(litecoind_isolated, clean_database_url):
         yield world
 
 
@@ -241,15 +178,7 @@ async def test_double_spend_to_another_address_reopens_the_invoice(world: World)
     assert (await world.fetch(invoice))["status"] == "processing"
 
     # The payer signs a conflicting transaction: the same inputs, paying itself, a higher fee.
-    spent = (await world.node.rpc("getrawtransaction", original, True))["vin"]
-    inputs = [{"txid": i["txid"], "vout": i["vout"]} for i in spent]
-    elsewhere = await world.node.new_address("payer")
-    draft = await world.node.rpc("createrawtransaction", inputs, {elsewhere: "0.5"})
-    funded = await world.node.rpc("fundrawtransaction", draft, {"feeRate": "0.001"}, wallet="payer")
-    signed = await world.node.rpc("signrawtransactionwithwallet", funded["hex"], wallet="payer")
-    conflict = await world.node.rpc("sendrawtransaction", signed["hex"])
-    mempool = await world.node.rpc("getrawmempool")
-    assert conflict in mempool and original not in mempool
+    await double_spend(world.node, original)
 
     outcome = await world.look()
     assert (outcome.received, outcome.evicted) == (0, 0)  # one snapshot proves no eviction

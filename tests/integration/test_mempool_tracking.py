@@ -3,8 +3,13 @@ database (SQLite and PostgreSQL) against a scripted chain.
 
 The scripted chain is a fake of the node only: it lets these tests order every race exactly
 (a transaction mined between the mempool look and the tip check, a replacement arriving in one
-snapshot). The same behaviour is proven end to end on a real litecoind in
-test_bitcoin_payment_loop.py.
+snapshot), fast. Real-litecoind twins: two trackers at once, a sighting mined after its watch
+window, the two-snapshot eviction rule, a reorged-out payment back through the mempool and the
+gap limit in test_bitcoin_mempool_races.py; sighting then mined, RBF replacement, double spend,
+fee bump mined first, expiry by median-time-past, paid_late, reorgs and coinbase maturity in
+test_bitcoin_payment_loop.py. The two races that need a block to arrive inside one mempool
+pass (mined between the look and the tip check, a look that was thrown away) have no twin: a
+real node cannot be stopped at that line.
 """
 
 from __future__ import annotations

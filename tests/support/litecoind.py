@@ -7,6 +7,9 @@ Fixtures
   use fresh addresses and never assume a height.
 - `litecoind_isolated` (function): a node of its own, started from a copy of the same funded
   chain (~1 s), for tests that reorg (`invalidateblock`) or otherwise disturb the chain.
+- `litecoind_backup` (function): another such node. With `litecoind_isolated` it makes two
+  nodes on the same chain that share nothing else (P2P is off): a transaction sent to one is
+  in that one's mempool only, as with a primary node and a backup that never received it.
 
 The helpers are async (`await litecoind.rpc("getblockcount")`); amounts are Decimal coins
 in RPC answers and integer satoshis in `pay`. Binary: $CHAINGATE_LITECOIND_BIN, else
@@ -151,9 +154,7 @@ def litecoind(litecoind_chain: Path) -> Iterator[LitecoindNode]:
         process.stop()
 
 
-@pytest.fixture
-def litecoind_isolated(litecoind_chain: Path) -> Iterator[LitecoindNode]:
-    """A litecoind of the test's own, on a copy of the funded chain."""
+def _copy_of_the_chain(litecoind_chain: Path) -> Iterator[LitecoindNode]:
     datadir = Path(tempfile.mkdtemp(prefix="node-", dir=litecoind_chain.parent))
     shutil.rmtree(datadir)
     shutil.copytree(litecoind_chain, datadir)
@@ -165,9 +166,23 @@ def litecoind_isolated(litecoind_chain: Path) -> Iterator[LitecoindNode]:
         shutil.rmtree(datadir, ignore_errors=True)
 
 
+@pytest.fixture
+def litecoind_isolated(litecoind_chain: Path) -> Iterator[LitecoindNode]:
+    """A litecoind of the test's own, on a copy of the funded chain."""
+    yield from _copy_of_the_chain(litecoind_chain)
+
+
+@pytest.fixture
+def litecoind_backup(litecoind_chain: Path) -> Iterator[LitecoindNode]:
+    """A second litecoind of the test's own, on another copy of the same funded chain."""
+    yield from _copy_of_the_chain(litecoind_chain)
+
+
+_NODE_FIXTURES = {"litecoind", "litecoind_isolated", "litecoind_backup"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses litecoind, so `-m "not litecoind"` deselects them."""
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if "litecoind" in names or "litecoind_isolated" in names:
+        if _NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.litecoind)
