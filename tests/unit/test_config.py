@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
-from chaingate.config import NetworkConfig, TokenConfig
+from chaingate.config import NetworkConfig, Settings, TokenConfig
 
 USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 
@@ -31,3 +31,15 @@ def test_a_bad_dust_threshold_is_refused_at_load(threshold: str) -> None:
         network(
             tokens=[TokenConfig(symbol="USDT", contract=USDT, decimals=6, min_amount=threshold)]
         )
+
+
+def test_webhook_allowed_networks_read_as_comma_separated_cidrs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHAINGATE_WEBHOOK_ALLOWED_NETWORKS", " 10.20.0.0/24, fd00::/8 ,")
+    assert [str(n) for n in Settings().webhook_allowed_networks] == ["10.20.0.0/24", "fd00::/8"]
+    monkeypatch.setenv("CHAINGATE_WEBHOOK_ALLOWED_NETWORKS", "10.20.0.1/24")  # host bits set
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.delenv("CHAINGATE_WEBHOOK_ALLOWED_NETWORKS")
+    assert Settings().webhook_allowed_networks == []

@@ -123,6 +123,32 @@ NUMERIC_SPELLINGS = [
 ]
 
 
+async def test_allowed_networks_admit_their_internal_addresses_only() -> None:
+    dns = FakeDns({"erp.corp.example": ["10.20.0.7"], "other.corp.example": ["10.20.1.7"]})
+    nets = [ipaddress.ip_network("10.20.0.0/24"), ipaddress.ip_network("127.10.0.1/32")]
+    guard = UrlGuard(resolver=dns, allowed_networks=nets)
+    for url in ("http://erp.corp.example/", "https://10.20.0.255:8443/", "http://127.10.0.1/"):
+        await guard.check(url)
+    await guard.check("https://93.184.216.34/")  # public addresses stay allowed
+    for url in (
+        "http://other.corp.example/",  # 10.20.1.7: private, outside the listed network
+        "http://10.20.1.1/",
+        "http://127.0.0.1/",
+        "http://127.10.0.2/",
+        "http://localhost/",  # loopback by name: not an address in the list
+        "http://[::ffff:10.20.0.7]/",  # the IPv6 spelling is not in an IPv4 network
+        "http://169.254.169.254/",
+    ):
+        await refused(guard, url)
+
+
+async def test_allowed_networks_never_open_reserved_addresses() -> None:
+    guard = UrlGuard(allowed_networks=[ipaddress.ip_network("0.0.0.0/0")])
+    await guard.check("http://10.0.0.1/")
+    for url in ("http://0.0.0.0/", "http://224.0.0.1/", "http://255.255.255.255/"):
+        await refused(guard, url)
+
+
 @pytest.mark.parametrize("url", BAD_SCHEMES)
 async def test_only_http_and_https_urls_are_accepted(url: str) -> None:
     await refused(UrlGuard(resolver=FakeDns()), url)

@@ -1,6 +1,7 @@
 """The sender: what goes on the wire, and how every kind of failure comes back as a result.
 
-httpx's MockTransport stands in for the network here; the integration tests use a real server.
+httpx's MockTransport stands in for the network here; the integration tests use a real server
+(over real TLS with a pinned address: tests/integration/test_webhook_tls.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import asyncio
 import hashlib
 import hmac
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +23,7 @@ from chaingate.adapters.webhook_sender import (
     USER_AGENT,
     AttemptResult,
     WebhookSender,
+    webhook_http_client,
 )
 
 SECRET = "whsec_unit-test-secret"
@@ -184,3 +188,15 @@ async def test_only_an_excerpt_of_the_answer_is_kept(seen: list[httpx.Request]) 
 async def test_an_empty_answer_has_no_excerpt(seen: list[httpx.Request]) -> None:
     result = await send_with(lambda r: httpx.Response(204), seen)
     assert result.response_excerpt is None
+
+
+def test_an_unreadable_ca_bundle_fails_at_start(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(FileNotFoundError):
+        webhook_http_client(missing)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text(
+        "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"
+    )
+    with pytest.raises(ssl.SSLError):
+        webhook_http_client(garbage)
