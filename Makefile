@@ -47,6 +47,10 @@ nightly: setup system-packages ## Long sweeps kept out of `make test`: the 52-ki
 		CHAINGATE_CRASH_SEED=$$seed $(BIN)/pytest -q -p no:cacheprovider --nightly -m nightly || exit 1; \
 	done
 
+.PHONY: reliability-table
+reliability-table: setup ## Rewrite the test counts in docs/reliability.md from `pytest --collect-only`
+	$(BIN)/python -m tests.support.reliability_doc --write
+
 .PHONY: lint
 lint: setup ## ruff (lint + format check), mypy --strict, import contracts (layers)
 	$(BIN)/ruff check src tests bench
