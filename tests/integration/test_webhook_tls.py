@@ -34,10 +34,10 @@ from chaingate.adapters.webhook_sender import WebhookSender, webhook_http_client
 from chaingate.config import NetworkConfig
 from chaingate.entrypoints.runtime import serve
 from chaingate.services.dispatch import dispatch_due
-from tests.support.clock import SteerableClock
 from tests.support.gateway import Gateway, MerchantHandle, running_production_gateway
 from tests.support.tls import Authority, TlsReceiver
 from tests.support.webhook_audit import signature_valid
+from tests.support.webhook_receiver import ManualClock
 
 NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 NAME, OTHER_NAME = "hooks.shop.test", "pay.shop.test"
@@ -93,13 +93,14 @@ def second(company_ca: Authority, receiver: TlsReceiver) -> Iterator[TlsReceiver
 
 
 @pytest.fixture
-def clock() -> SteerableClock:
-    return SteerableClock(datetime.now(UTC))
+def clock() -> ManualClock:
+    """Stands still until a test moves it: a retry is due exactly when the test says."""
+    return ManualClock(datetime.now(UTC))
 
 
 @pytest.fixture
 async def gateway(
-    clean_database_url: str, tmp_path: Path, company_ca: Authority, dns: Dns, clock: SteerableClock
+    clean_database_url: str, tmp_path: Path, company_ca: Authority, dns: Dns, clock: ManualClock
 ) -> AsyncIterator[Gateway]:
     bundle = company_ca.write_bundle(tmp_path / "company-ca.pem")
     async with running_production_gateway(
@@ -201,7 +202,7 @@ async def test_each_attempt_connects_to_the_address_the_guard_approved(
     receiver: TlsReceiver,
     second: TlsReceiver,
     dns: Dns,
-    clock: SteerableClock,
+    clock: ManualClock,
     sender_for: SenderFor,
 ) -> None:
     endpoint_id, _ = await register(shop, f"https://{NAME}:{receiver.port}/hook")
@@ -236,7 +237,7 @@ async def test_an_untrusted_certificate_fails_and_is_retried(
     gateway: Gateway,
     shop: MerchantHandle,
     receiver: TlsReceiver,
-    clock: SteerableClock,
+    clock: ManualClock,
     sender_for: SenderFor,
 ) -> None:
     endpoint_id, _ = await register(shop, f"https://{NAME}:{receiver.port}/hook")
@@ -267,7 +268,7 @@ async def test_a_certificate_for_another_name_fails_and_is_retried(
     gateway: Gateway,
     shop: MerchantHandle,
     receiver: TlsReceiver,
-    clock: SteerableClock,
+    clock: ManualClock,
     sender_for: SenderFor,
 ) -> None:
     # pay.shop.test resolves to the receiver, which shows a certificate for hooks.shop.test.
@@ -298,7 +299,7 @@ async def test_the_company_ca_is_trusted_only_through_the_configured_bundle(
     gateway: Gateway,
     shop: MerchantHandle,
     receiver: TlsReceiver,
-    clock: SteerableClock,
+    clock: ManualClock,
     sender_for: SenderFor,
 ) -> None:
     endpoint_id, _ = await register(shop, f"https://{NAME}:{receiver.port}/hook")
