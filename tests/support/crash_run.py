@@ -301,8 +301,8 @@ class CrashRun:
 
     async def _kill_while_starting(self, aim: int) -> bool:
         """Kill at a random moment before the API usually answers; it landed if the API port
-        still refused connections just before the SIGKILL (migrations check, container, first
-        chain calls: everything before uvicorn listens)."""
+        still refused connections just before the SIGKILL (before uvicorn listens: the
+        container, the migrations check, the workers' first steps)."""
         delay = self.rng.uniform(0.0, self.ready_seconds / (1 + aim))  # a miss was too late
         await asyncio.sleep(delay)
         listening = await _accepts_connections(self.setup.api_port)
