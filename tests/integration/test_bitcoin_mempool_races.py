@@ -49,11 +49,11 @@ async def test_two_trackers_looking_at_once_credit_once(world: World) -> None:
     # A second tracker process: its own chain client (its own memory of the mempool), the
     # same network and database. Both see the transaction as new in the same moment.
     twin = Tracker(
-        world.gateway.container.db,
-        BitcoinChainClient(world.network),
-        world.network,
-        world.clock,
-        world.gateway.container.uri_builder(world.network),
+        db=world.gateway.container.db,
+        chain=BitcoinChainClient(world.network),
+        network=world.network,
+        family=world.gateway.container.family(world.network),
+        clock=world.clock,
     )
     try:
         outcomes = await asyncio.gather(sync_mempool(world.tracker), sync_mempool(twin))

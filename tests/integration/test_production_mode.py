@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.secrets import SecretBox, SecretDecryptionError
 from chaingate.bootstrap import ConfigurationError, build_container
-from chaingate.config import NetworkConfig, Settings
+from chaingate.config import Settings
 from tests.support.gateway import running_production_gateway
 from tests.support.net import free_port
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -9,11 +9,11 @@ else on loopback stays refused, see the last test). The names `hooks.shop.test` 
 `pay.shop.test` exist only in the test's DNS (the resolver the URL guard asks, replaced here):
 if the sender looked a name up a second time, it could not connect at all.
 
-Checked: the dispatcher (the runtime's own client, built from the settings) delivers, with the
-name as SNI and Host and the certificate checked against it; each attempt connects to exactly
-the address the guard approved for it, also when DNS changes its answer; an untrusted
-certificate, or one for another name, fails the attempt, which is recorded and retried, and
-delivered once the receiver presents the right certificate.
+Checked: the dispatcher (with the sender the composition root builds from the settings)
+delivers, with the name as SNI and Host and the certificate checked against it; each attempt
+connects to exactly the address the guard approved for it, also when DNS changes its answer; an
+untrusted certificate, or one for another name, fails the attempt, which is recorded and
+retried, and delivered once the receiver presents the right certificate.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import httpx
 import pytest
 
 from chaingate.adapters import ssrf
+from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.webhook_sender import WebhookSender, webhook_http_client
-from chaingate.config import NetworkConfig
 from chaingate.entrypoints.runtime import serve
 from chaingate.services.dispatch import dispatch_due
 from tests.support.gateway import Gateway, MerchantHandle, running_production_gateway
@@ -39,7 +39,7 @@ from tests.support.tls import Authority, TlsReceiver
 from tests.support.webhook_audit import signature_valid
 from tests.support.webhook_receiver import ManualClock
 
-NETWORK = NetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
 NAME, OTHER_NAME = "hooks.shop.test", "pay.shop.test"
 PINNED, SECOND = "127.10.0.1", "127.10.0.2"
 INTERNAL = "127.10.0.0/30"  # the operator's allow-list: 127.10.0.0-3, no other loopback address
@@ -142,27 +142,29 @@ async def deliveries(shop: MerchantHandle, endpoint_id: str) -> list[dict[str, A
     return data
 
 
-SenderFor = Callable[..., WebhookSender]
+SenderFor = Callable[..., Any]
 
 
 @pytest.fixture
 async def sender_for(gateway: Gateway) -> AsyncIterator[SenderFor]:
-    """Makes the sender as the runtime builds it from the gateway's settings (optionally
-    without the CA bundle); closes their HTTP clients afterwards."""
+    """The sender the composition root built from the gateway's settings (the one the
+    dispatcher uses), or one built the same way without the CA bundle."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(*, with_bundle: bool = True) -> WebhookSender:
-        settings = gateway.container.settings
-        http = webhook_http_client(settings.webhook_ca_bundle if with_bundle else None)
+    def make(*, with_bundle: bool = True) -> Any:
+        container = gateway.container
+        if with_bundle:
+            return container.webhook_sender
+        http = webhook_http_client(None)
         clients.append(http)
-        return WebhookSender(http, gateway.container.url_guard, settings.webhook_timeout_seconds)
+        return WebhookSender(http, container.url_guard, container.settings.webhook_timeout_seconds)
 
     yield make
     for http in clients:
         await http.aclose()
 
 
-async def dispatch(gateway: Gateway, sender: WebhookSender) -> int:
+async def dispatch(gateway: Gateway, sender: Any) -> int:
     c = gateway.container
     return await dispatch_due(c.db, sender, c.secret_box, c.clock, c.settings)
 

@@ -83,7 +83,11 @@ async def make_world(
         if chain is not None:
             container = gateway.container
             gateway.trackers[NETWORK] = Tracker(
-                container.db, chain, network, clock, container.uri_builder(network)
+                db=container.db,
+                chain=chain,
+                network=network,
+                family=container.family(network),
+                clock=clock,
             )
         shop = await gateway.merchant(with_wallets=False)
         vpub = account_key_from_mnemonic(MERCHANT_MNEMONICS[0], params_for(network))
