@@ -50,8 +50,9 @@ def test_chaingate_run_refuses_to_start_without_a_secret_key(tmp_path: Path) -> 
         text=True,
         timeout=120,
     )
-    assert finished.returncode != 0
-    assert "CHAINGATE_SECRET_KEY must be set" in finished.stderr
+    assert finished.returncode == 2, finished.stderr
+    assert "configuration error: CHAINGATE_SECRET_KEY must be set" in finished.stderr
+    assert "Traceback" not in finished.stderr
     assert not (tmp_path / "gateway.db").exists()  # stopped before touching the database
 
 
