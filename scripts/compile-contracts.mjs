@@ -1,5 +1,6 @@
 // Compile the Solidity contracts with the pinned npm `solc` and write the artifacts the app
-// deploys from at run time (solc is a dev tool only). Run: `npm run compile-contracts`.
+// deploys from at run time (solc is a dev tool only), and those only tests deploy.
+// Run: `npm run compile-contracts`.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,11 +11,16 @@ const solc = require("solc");
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = join(root, "src", "chaingate", "contracts");
+const testOutDir = join(root, "tests", "support", "contracts");
 
-// source path (relative to repo root) -> contract name to export
+// source path (relative to repo root) -> contract names to export, and where
 const contracts = {
-  "contracts/DemoToken.sol": "DemoToken",
-  "contracts/test/NftLikeTransfer.sol": "NftLikeTransfer",
+  "contracts/DemoToken.sol": { names: ["DemoToken"], out: outDir },
+  "contracts/test/NftLikeTransfer.sol": { names: ["NftLikeTransfer"], out: outDir },
+  "contracts/test/InternalPayments.sol": {
+    names: ["ConstructorPayer", "Forwarder", "RevertingPayer"],
+    out: testOutDir,
+  },
 };
 
 const input = {
@@ -42,16 +48,18 @@ if (errors.length > 0) {
 }
 
 const solcVersion = solc.version();
-mkdirSync(outDir, { recursive: true });
-for (const [path, contractName] of Object.entries(contracts)) {
-  const compiled = output.contracts[path][contractName];
-  const artifact = {
-    contractName,
-    abi: compiled.abi,
-    bytecode: "0x" + compiled.evm.bytecode.object,
-    solcVersion,
-  };
-  const target = join(outDir, `${contractName}.json`);
-  writeFileSync(target, JSON.stringify(artifact, null, 2) + "\n");
-  console.log(`wrote ${target.slice(root.length + 1)} (${compiled.evm.bytecode.object.length / 2} bytes)`);
+for (const [path, { names, out }] of Object.entries(contracts)) {
+  mkdirSync(out, { recursive: true });
+  for (const contractName of names) {
+    const compiled = output.contracts[path][contractName];
+    const artifact = {
+      contractName,
+      abi: compiled.abi,
+      bytecode: "0x" + compiled.evm.bytecode.object,
+      solcVersion,
+    };
+    const target = join(out, `${contractName}.json`);
+    writeFileSync(target, JSON.stringify(artifact, null, 2) + "\n");
+    console.log(`wrote ${target.slice(root.length + 1)} (${compiled.evm.bytecode.object.length / 2} bytes)`);
+  }
 }

@@ -23,7 +23,7 @@ TOKEN = "0x" + "cc" * 20
 OTHER_TOKEN = "0x" + "dd" * 20
 PAYER = "0x" + "aa" * 20
 SHOP = "0x" + "bb" * 20
-A, B = "http://a.test", "http://b.test"
+A, B, C = "http://a.test", "http://b.test", "http://c.test"
 
 
 def h(n: int, salt: int = 0) -> str:
@@ -109,6 +109,8 @@ class FakeChain:
         self.calls.append(method)
         if method == "eth_getBlockByNumber":
             result: Any = self.blocks.get(int(params[0], 16))
+        elif method == "eth_getBlockByHash":
+            result = next((b for b in self.blocks.values() if b["hash"] == params[0]), None)
         elif method == "eth_getLogs":
             result = self.logs.get(params[0]["blockHash"], [])
         elif method == "eth_getTransactionReceipt":
@@ -124,7 +126,7 @@ class FakeChain:
 
 class Nodes:
     def __init__(self) -> None:
-        self.chains = {"a.test": FakeChain(), "b.test": FakeChain()}
+        self.chains = {"a.test": FakeChain(), "b.test": FakeChain(), "c.test": FakeChain()}
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         chain = self.chains[request.url.host]
@@ -144,12 +146,16 @@ async def client(nodes: Nodes) -> AsyncIterator[EvmChainClient]:
     network = EvmNetworkConfig(
         name="fake",
         chain_id=1,
-        rpc_urls=[A, B],
+        rpc_urls=[A, B, C],
         tokens=[TokenConfig(symbol="USDT", contract=TOKEN, decimals=6)],
-        verify_block_hashes=False,  # the fake blocks carry made-up hashes
+        # The fake blocks carry made-up hashes and no signed fields: nothing to prove against
+        # a header, so every payment needs a second node's word (node c stays honest).
+        verify_block_hashes=False,
+        payment_proof="two_nodes",
+        internal_transfers="off",
     )
     http = httpx.AsyncClient(transport=httpx.MockTransport(nodes))
-    rpc = JsonRpcClient([A, B], timeout=1, http_client=http)
+    rpc = JsonRpcClient([A, B, C], timeout=1, http_client=http)
     client = EvmChainClient(network, rpc)
     yield client
     await client.close()
@@ -275,7 +281,8 @@ async def test_a_block_with_the_wrong_number_fails_over(
 async def test_the_watch_lookup_cannot_add_addresses_it_was_not_asked_about(
     client: EvmChainClient, nodes: Nodes
 ) -> None:
-    nodes.chains["a.test"].blocks[2]["transactions"][0]["to"] = PAYER
+    for chain in nodes.chains.values():
+        chain.blocks[2]["transactions"][0]["to"] = PAYER
     result = await client.scan(2, 2, await client.block_at(1), watching(SHOP, PAYER.upper()))
     # PAYER (upper-cased by a sloppy lookup) was asked about and is watched: it counts once.
     assert [t.to_address for t in result.transfers] == [PAYER]

@@ -116,7 +116,14 @@ class EvmChainClient:
             raise ValueError(f"parent {parent.number} is not the block before {start}")
         return await self._read(
             lambda node: scan_on_node(
-                node, self.network, self._tokens, start, end, parent, is_watched
+                node,
+                self.network,
+                self._tokens,
+                start,
+                end,
+                parent,
+                is_watched,
+                witnesses=[n for n in self._rpc.endpoints if n is not node],
             )
         )
 

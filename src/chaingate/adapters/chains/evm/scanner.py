@@ -13,24 +13,43 @@ so the whole scan restarts on another node (see JsonRpcClient.on_one_node). The 
    called a whitelisted contract directly has its receipt read, and the Transfer logs the
    receipt holds must all be in the node's log list (a node answering [] or a short list for
    a block whose bloom announces transfers would otherwise make us skip a real payment);
-4. one is_watched() question with every candidate recipient;
-5. receipts of the candidates' transactions: only status 1, in the block we scanned, and (for
-   a token) holding the very log we found, counts.
+4. with `internal_transfers` on, the block's traces (traces.py): value moved by contracts;
+5. one is_watched() question with every candidate recipient;
+6. evidence for each block holding a payment to a watched address (evidence.py): its
+   transactions and receipts proven against the header's roots, or a second node's word;
+   only then does a payment count, and only when its transaction succeeded, (for a token)
+   its proven receipt holds the very log we found, and (for an internal transfer) the trace
+   agrees with the proven transaction and no call on its path reverted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_hash.auto import keccak
 
-from chaingate.adapters.chains.evm import parse
+from chaingate.adapters.chains.evm import evidence, parse
 from chaingate.adapters.chains.evm.bloom import bloom_contains, may_hold_log
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.adapters.chains.evm.evidence import Evidence, PayingBlock
 from chaingate.adapters.chains.evm.header import check_block_hash
-from chaingate.adapters.chains.evm.parse import BadNodeAnswer, NodeBlock, NodeLog, NodeReceipt
+from chaingate.adapters.chains.evm.parse import (
+    BadNodeAnswer,
+    NodeBlock,
+    NodeLog,
+    NodeReceipt,
+    NodeTransaction,
+)
 from chaingate.adapters.chains.evm.rpc import NodeEndpoint, RpcCall
+from chaingate.adapters.chains.evm.traces import (
+    InternalTransfer,
+    Tracer,
+    TransactionTrace,
+    block_traces,
+    trace_request,
+)
 from chaingate.config import TokenConfig
 from chaingate.domain.chain import NATIVE_POSITION, BlockRef, ReorgDetected, ScanResult, Transfer
 from chaingate.ports import WatchLookup
@@ -48,26 +67,35 @@ class _Candidate:
     txid: str
     tx_index: int
     log_index: int | None  # None for a native value transfer
+    internal: InternalTransfer | None  # set for value moved by a contract's call
     to_address: str
     from_address: str
     asset: str
     amount: int
     token_contract: str | None
 
-    def transfer(self) -> Transfer:
+    @property
+    def position(self) -> str:
+        if self.internal is not None:
+            return self.internal.position
+        return NATIVE_POSITION if self.log_index is None else str(self.log_index)
+
+    def transfer(self, sender: str | None) -> Transfer:
         return Transfer(
             txid=self.txid,
-            position=NATIVE_POSITION if self.log_index is None else str(self.log_index),
+            position=self.position,
             to_address=self.to_address,
             asset=self.asset,
             amount=self.amount,
             block=self.block,
-            from_address=self.from_address,
+            from_address=sender or self.from_address,
             token_contract=self.token_contract,
         )
 
-    def sort_key(self) -> tuple[int, int, int]:
-        return (self.block.number, self.tx_index, -1 if self.log_index is None else self.log_index)
+    def sort_key(self) -> tuple[int, int, int, int]:
+        log_index = -1 if self.log_index is None else self.log_index
+        ordinal = -1 if self.internal is None else self.internal.ordinal
+        return (self.block.number, self.tx_index, log_index, ordinal)
 
 
 def token_whitelist(network: EvmNetworkConfig) -> dict[str, TokenConfig]:
@@ -86,16 +114,24 @@ async def scan_on_node(
     end: int,
     parent: BlockRef | None,
     is_watched: WatchLookup,
+    witnesses: Sequence[NodeEndpoint] = (),
 ) -> ScanResult:
     """Blocks start..end as this node sees them, and the verified transfers to watched addresses.
 
+    `witnesses`: the network's other nodes, asked where a second node's word is needed.
     Raises ReorgDetected when block `start` does not extend `parent`, BadNodeAnswer (a
-    NodeUnavailable) when the node's answers are malformed or contradict each other.
+    NodeUnavailable) when the node's answers are malformed or contradict each other or the
+    headers, evidence.UnconfirmedPayment when a second node was needed and none agreed.
     """
-    blocks = await _linked_blocks(node, start, end, parent, network.verify_block_hashes)
+    blocks, answers = await _linked_blocks(node, start, end, parent, network.verify_block_hashes)
     refs = tuple(b.ref for b in blocks)
     receipts = _Receipts(node)
     candidates = _native_candidates(blocks, network.native_symbol)
+    tracer = None if network.internal_transfers == "off" else network.internal_transfers
+    traces: dict[str, TransactionTrace] = {}
+    if tracer is not None:
+        traces = await _traces(node, tracer, blocks)
+        candidates += _internal_candidates(blocks, traces, network.native_symbol)
     if tokens:
         candidates += await _token_candidates(node, blocks, tokens, receipts)
     if not candidates:
@@ -105,19 +141,52 @@ async def scan_on_node(
     # Only what we asked about can be watched, whatever the lookup answers.
     watched = {a.lower() for a in await is_watched(recipients)} & recipients
     paying = [c for c in candidates if c.to_address in watched]
-    await receipts.fetch({c.txid: c.block for c in paying})
-    transfers = sorted(
-        (c for c in paying if _succeeded(node, c, receipts.of(c.txid))), key=_Candidate.sort_key
+    if not paying:
+        return ScanResult(blocks=refs, transfers=())
+    found = await evidence.gather(
+        node, witnesses, network, tracer, _paying_blocks(paying, blocks, answers, traces)
     )
-    return ScanResult(blocks=refs, transfers=tuple(c.transfer() for c in transfers))
+    tx_of = {tx.hash: tx for b in blocks for tx in b.transactions}
+    credited = sorted(
+        (c for c in paying if _credits(node, c, found[c.block.hash], tx_of[c.txid], traces)),
+        key=_Candidate.sort_key,
+    )
+    return ScanResult(
+        blocks=refs,
+        transfers=tuple(c.transfer(found[c.block.hash].senders.get(c.txid)) for c in credited),
+    )
+
+
+def _paying_blocks(
+    paying: list[_Candidate],
+    blocks: list[NodeBlock],
+    answers: Mapping[str, Mapping[str, Any]],
+    traces: Mapping[str, TransactionTrace],
+) -> list[PayingBlock]:
+    by_hash = {
+        b.ref.hash: PayingBlock(b, answers[b.ref.hash], answers.get(b.ref.parent_hash))
+        for b in blocks
+    }
+    for candidate in paying:
+        block = by_hash[candidate.block.hash]
+        block.txids.add(candidate.txid)
+        if candidate.log_index is None:  # ether: the signer is the payer, no log tells it
+            block.signed_by_payer.add(candidate.txid)
+            block.ether.append((candidate.txid, candidate.to_address, candidate.amount))
+        if candidate.internal is not None:
+            block.traced[candidate.txid] = traces[candidate.txid].transfers
+            block.internal_recipients.add(candidate.to_address)
+    return [b for b in by_hash.values() if b.txids]
 
 
 async def _linked_blocks(
     node: NodeEndpoint, start: int, end: int, parent: BlockRef | None, verify_hashes: bool
-) -> list[NodeBlock]:
+) -> tuple[list[NodeBlock], dict[str, Mapping[str, Any]]]:
+    """The linked blocks, and the JSON each was parsed from (by hash) for the proofs."""
     heights = range(start, end + 1)
     answers = await node.batch([("eth_getBlockByNumber", [hex(n), True]) for n in heights])
     blocks: list[NodeBlock] = []
+    sources: dict[str, Mapping[str, Any]] = {}
     for height, answer in zip(heights, answers, strict=True):
         block = parse.block(answer, full_transactions=True)
         if block is None:
@@ -129,9 +198,10 @@ async def _linked_blocks(
         if blocks and block.ref.parent_hash != blocks[-1].ref.hash:
             break  # the node changed branch mid-answer; the next scan's parent check will tell
         blocks.append(block)
+        sources[block.ref.hash] = answer
     if blocks and parent is not None and blocks[0].ref.parent_hash != parent.hash:
         raise ReorgDetected(parent.number)
-    return blocks
+    return blocks, sources
 
 
 def _native_candidates(blocks: list[NodeBlock], asset: str) -> list[_Candidate]:
@@ -141,6 +211,7 @@ def _native_candidates(blocks: list[NodeBlock], asset: str) -> list[_Candidate]:
             txid=tx.hash,
             tx_index=tx.index,
             log_index=None,
+            internal=None,
             to_address=tx.to_address,
             from_address=tx.from_address,
             asset=asset,
@@ -150,6 +221,45 @@ def _native_candidates(blocks: list[NodeBlock], asset: str) -> list[_Candidate]:
         for block in blocks
         for tx in block.transactions
         if tx.to_address is not None and tx.value > 0
+    ]
+
+
+async def _traces(
+    node: NodeEndpoint, tracer: Tracer, blocks: list[NodeBlock]
+) -> dict[str, TransactionTrace]:
+    """Every transaction's trace, by txid (blocks without transactions are not traced)."""
+    busy = [b for b in blocks if b.transactions]
+    answers = await node.batch([trace_request(tracer, b.ref.hash, b.ref.number) for b in busy])
+    traces: dict[str, TransactionTrace] = {}
+    for block, answer in zip(busy, answers, strict=True):
+        txids = [tx.hash for tx in block.transactions]
+        for trace in block_traces(tracer, answer, txids, block.ref.hash):
+            traces[trace.txid] = trace
+    return traces
+
+
+def _internal_candidates(
+    blocks: list[NodeBlock], traces: Mapping[str, TransactionTrace], asset: str
+) -> list[_Candidate]:
+    # Reverted transfers are not candidates; whether the transaction succeeded is decided
+    # later, from its proven receipt, for those that pay a watched address.
+    return [
+        _Candidate(
+            block=block.ref,
+            txid=tx.hash,
+            tx_index=tx.index,
+            log_index=None,
+            internal=moved,
+            to_address=moved.to_address,
+            from_address=moved.from_address,
+            asset=asset,
+            amount=moved.amount,
+            token_contract=None,
+        )
+        for block in blocks
+        for tx in block.transactions
+        for moved in traces[tx.hash].transfers
+        if moved.to_address is not None and not moved.reverted
     ]
 
 
@@ -266,6 +376,7 @@ def _token_candidate(
         txid=log.transaction_hash,
         tx_index=tx_index[log.transaction_hash],
         log_index=log.log_index,
+        internal=None,
         to_address=recipient,
         from_address=sender,
         asset=token.symbol,
@@ -312,9 +423,20 @@ class _Receipts:
         return self._known[txid]
 
 
-def _succeeded(node: NodeEndpoint, candidate: _Candidate, receipt: NodeReceipt) -> bool:
-    """Whether the candidate's transaction succeeded; for a token, its receipt must hold the
-    very log we found (else the log list was made up)."""
+def _credits(
+    node: NodeEndpoint,
+    candidate: _Candidate,
+    proven: Evidence,
+    transaction: NodeTransaction,
+    traces: Mapping[str, TransactionTrace],
+) -> bool:
+    """Whether the candidate credits: its transaction succeeded per the evidence's receipt;
+    for a token, that receipt holds the very log we found (else the log list was made up);
+    for an internal transfer, the trace agrees with the transaction it claims to trace."""
+    receipt = proven.receipts[candidate.txid]
+    if candidate.internal is not None:
+        trace = traces[candidate.txid]
+        _check_trace_matches(node, candidate, trace, transaction, receipt, proven)
     if receipt.status != 1:
         return False
     if candidate.log_index is not None and not any(
@@ -327,6 +449,28 @@ def _succeeded(node: NodeEndpoint, candidate: _Candidate, receipt: NodeReceipt) 
             f"{node.label}: log {candidate.log_index} of {candidate.txid} is not in its receipt"
         )
     return True
+
+
+def _check_trace_matches(
+    node: NodeEndpoint,
+    candidate: _Candidate,
+    trace: TransactionTrace,
+    transaction: NodeTransaction,
+    receipt: NodeReceipt,
+    proven: Evidence,
+) -> None:
+    # The trace is the node's word; its top call must be the transaction the evidence holds
+    # (same signer, callee, value) and fail exactly when the receipt says it failed.
+    signer = proven.senders.get(candidate.txid, transaction.from_address)
+    callee = transaction.to_address
+    if (
+        trace.from_address != signer
+        or (callee is not None and trace.to_address != callee)
+        or trace.value != transaction.value
+    ):
+        raise BadNodeAnswer(f"{node.label}: the trace of {candidate.txid} is of another call")
+    if trace.failed != (receipt.status != 1):
+        raise BadNodeAnswer(f"{node.label}: the trace of {candidate.txid} contradicts its receipt")
 
 
 def _token_log_pays(log: NodeLog, candidate: _Candidate) -> bool:
