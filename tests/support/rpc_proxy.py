@@ -17,6 +17,13 @@ any time from the test's thread and combined:
 - `lie(block, field)`: block `block` comes back with a forged `parentHash`, or a forged `hash`
   told consistently, as a careful liar would: its transactions, receipts and logs name the
   forged hash too, and requests naming the forged hash are answered for the real block;
+- `forge(Forgery(...))`: a real block (its real hash, its real header) told with a made-up
+  transaction appended (with a status-1 receipt and a trace), other values shown for its
+  transactions, other amounts or extra logs in its receipts and log lists, extra calls in its
+  traces, or a transaction type the gateway cannot encode - consistently in every method
+  that names the block or its transactions (blocks, receipts, block receipts, logs,
+  callTracer traces);
+- `stateless()`: eth_getProof answers "missing trie node", as a node that keeps no old state;
 - `pass_through()` clears every fault.
 
 `calls` counts the JSON-RPC calls received per method (batch items one by one, dropped ones
@@ -31,12 +38,14 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
+from eth_account import Account
+from eth_utils.address import to_checksum_address
 
 from chaingate.adapters.chains.evm.scanner import TRANSFER_TOPIC
 
@@ -55,6 +64,69 @@ class _Faults:
     drop_how: DropHow = "close"
     drop_rate: float = 1.0
     lies: tuple[tuple[int, LieField], ...] = ()
+    forgeries: tuple[Forgery, ...] = ()
+    stateless: bool = False
+
+
+@dataclass(frozen=True)
+class Forgery:
+    """A careful liar's edit of the real block at `height` (`block_hash`), told the same by
+    every method.
+
+    `extra_tx`: a made-up transaction object (see `made_up_transfer`) appended to the block,
+    with a status-1 receipt and a plain call trace. `tx_values`: txid -> the value shown.
+    `log_amounts`: (txid, logIndex) -> the token amount a Transfer log shows. `extra_logs`:
+    txid -> logs appended to its receipt (and to eth_getLogs). `extra_calls`: txid ->
+    callTracer frames added under its top call. `tx_types`: txid -> the type shown.
+    """
+
+    height: int
+    block_hash: str
+    extra_tx: Mapping[str, Any] | None = None
+    tx_values: Mapping[str, int] = field(default_factory=dict)
+    log_amounts: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    extra_logs: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    extra_calls: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    tx_types: Mapping[str, str] = field(default_factory=dict)
+
+
+def made_up_transfer(
+    private_key: str, *, chain_id: int, nonce: int, to: str, value: int, base_fee: int
+) -> dict[str, Any]:
+    """A transaction object for a transfer that was signed (so its hash and signer are right)
+    but never sent: what a careful liar appends to a real block."""
+    max_fee = 2 * base_fee + 10**9
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": to_checksum_address(to),
+        "value": value,
+        "gas": 21_000,
+        "maxFeePerGas": max_fee,
+        "maxPriorityFeePerGas": 10**9,
+        "data": b"",
+    }
+    signed = Account.sign_transaction(tx, private_key)
+    return {
+        "type": "0x2",
+        "chainId": hex(chain_id),
+        "nonce": hex(nonce),
+        "gas": hex(21_000),
+        "maxFeePerGas": hex(max_fee),
+        "maxPriorityFeePerGas": hex(10**9),
+        "to": to.lower(),
+        "value": hex(value),
+        "accessList": [],
+        "input": "0x",
+        "r": hex(signed.r),
+        "s": hex(signed.s),
+        "yParity": hex(signed.v),
+        "v": hex(signed.v),
+        "hash": "0x" + bytes(signed.hash).hex(),
+        "from": str(Account.from_key(private_key).address).lower(),
+        "gasPrice": hex(base_fee + 10**9),
+    }
 
 
 @dataclass
@@ -124,6 +196,12 @@ class RpcProxy:
 
     def lie(self, block: int, field: LieField) -> None:
         self._set(lies=(*self._faults.lies, (block, field)))
+
+    def stateless(self) -> None:
+        self._set(stateless=True)
+
+    def forge(self, forgery: Forgery) -> None:
+        self._set(forgeries=(*self._faults.forgeries, forgery))
 
     @property
     def calls(self) -> Counter[str]:
@@ -283,6 +361,11 @@ def _tamper(
     lagging_tip: int | None,
     forgeries: dict[str, str],
 ) -> dict[str, Any]:
+    for forgery in faults.forgeries:
+        answer = _forge(answer, item, forgery)
+    if faults.stateless and item.get("method") == "eth_getProof":
+        error = {"code": -32000, "message": "missing trie node"}  # geth, for pruned state
+        return {"jsonrpc": "2.0", "id": answer.get("id"), "error": error}
     if "result" not in answer:
         return answer
     method, result = item.get("method"), answer["result"]
@@ -364,6 +447,136 @@ def _lie_about(
                 for tx in block.get("transactions", [])
             ]
     return block
+
+
+def _forge(answer: dict[str, Any], item: dict[str, Any], forgery: Forgery) -> dict[str, Any]:
+    method, params = item.get("method"), item.get("params") or []
+    result = answer.get("result")
+    extra = forgery.extra_tx
+    asks_made_up = extra is not None and params[:1] == [extra["hash"]]
+    if method == "eth_getTransactionReceipt" and extra is not None and asks_made_up:
+        # The real node knows no such transaction: the liar answers its receipt itself.
+        receipt = _made_up_receipt(extra, forgery, {})
+        return {"jsonrpc": "2.0", "id": answer.get("id"), "result": receipt}
+    if "result" not in answer:
+        return answer
+    if method in ("eth_getBlockByNumber", "eth_getBlockByHash") and isinstance(result, dict):
+        if _number(result.get("number")) == forgery.height:
+            result = _forged_block(result, forgery)
+    elif method == "eth_getTransactionReceipt" and isinstance(result, dict):
+        if _number(result.get("blockNumber")) == forgery.height:
+            result = _forged_receipt(result, forgery)
+    elif method == "eth_getBlockReceipts" and isinstance(result, list):
+        if params[:1] == [forgery.block_hash]:
+            result = [_forged_receipt(r, forgery) for r in result]
+            if extra is not None:
+                result.append(_made_up_receipt(extra, forgery, result[-1] if result else {}))
+    elif method == "eth_getLogs" and isinstance(result, list):
+        result = [_forged_log(log, forgery) for log in result]
+        if params and params[0].get("blockHash") == forgery.block_hash:
+            result += [dict(log) for logs in forgery.extra_logs.values() for log in logs]
+    elif method == "debug_traceBlockByHash" and isinstance(result, list):
+        if params[:1] == [forgery.block_hash]:
+            result = [_forged_trace(t, forgery) for t in result]
+            if extra is not None:
+                result.append({"txHash": extra["hash"], "result": _made_up_call(extra)})
+    elif method == "debug_traceTransaction" and isinstance(result, dict):
+        result = _forged_trace({"txHash": params[0], "result": result}, forgery)["result"]
+    return {**answer, "result": result}
+
+
+def _forged_block(block: dict[str, Any], forgery: Forgery) -> dict[str, Any]:
+    txs = list(block.get("transactions", []))
+    shown = []
+    for tx in txs:
+        if isinstance(tx, dict):
+            tx = dict(tx)
+            if tx["hash"] in forgery.tx_values:
+                tx["value"] = hex(forgery.tx_values[tx["hash"]])
+            if tx["hash"] in forgery.tx_types:
+                tx["type"] = forgery.tx_types[tx["hash"]]
+        shown.append(tx)
+    if forgery.extra_tx is not None:
+        full = bool(txs) and isinstance(txs[0], dict)
+        made_up = _placed(forgery.extra_tx, block, len(txs))
+        shown.append(made_up if full or not txs else made_up["hash"])
+    return {**block, "transactions": shown}
+
+
+def _placed(tx: Mapping[str, Any], block: Mapping[str, Any], index: int) -> dict[str, Any]:
+    return {
+        **tx,
+        "blockHash": block["hash"],
+        "blockNumber": block["number"],
+        "transactionIndex": hex(index),
+    }
+
+
+def _forged_receipt(receipt: dict[str, Any], forgery: Forgery) -> dict[str, Any]:
+    txid = receipt.get("transactionHash")
+    logs = [_forged_log(log, forgery) for log in receipt.get("logs", [])]
+    logs += [dict(log) for log in forgery.extra_logs.get(str(txid), ())]
+    shown = {**receipt, "logs": logs}
+    if txid in forgery.tx_types:
+        shown["type"] = forgery.tx_types[str(txid)]
+    return shown
+
+
+def _forged_log(log: dict[str, Any], forgery: Forgery) -> dict[str, Any]:
+    key = (str(log.get("transactionHash")), _number(log.get("logIndex")) or 0)
+    if _number(log.get("blockNumber")) != forgery.height or key not in forgery.log_amounts:
+        return log
+    return {**log, "data": "0x" + forgery.log_amounts[key].to_bytes(32, "big").hex()}
+
+
+def _made_up_receipt(
+    tx: Mapping[str, Any], forgery: Forgery, last: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A status-1 receipt for the made-up transaction, after `last` (the block's last real
+    receipt, if known)."""
+    cumulative = int(str(last.get("cumulativeGasUsed", "0x0")), 16) + 21_000
+    index = int(str(last["transactionIndex"]), 16) + 1 if last else 0
+    return {
+        "type": tx["type"],
+        "status": "0x1",
+        "cumulativeGasUsed": hex(cumulative),
+        "logs": [],
+        "logsBloom": "0x" + "00" * 256,
+        "transactionHash": tx["hash"],
+        "transactionIndex": hex(index),
+        "blockHash": forgery.block_hash,
+        "blockNumber": hex(forgery.height),
+        "gasUsed": hex(21_000),
+        "effectiveGasPrice": tx["gasPrice"],
+        "from": tx["from"],
+        "to": tx["to"],
+        "contractAddress": None,
+    }
+
+
+def _made_up_call(tx: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "CALL",
+        "from": tx["from"],
+        "to": tx["to"],
+        "value": tx["value"],
+        "gas": "0x0",
+        "gasUsed": hex(21_000),
+        "input": "0x",
+    }
+
+
+def _forged_trace(trace: dict[str, Any], forgery: Forgery) -> dict[str, Any]:
+    txid = str(trace.get("txHash"))
+    top = trace.get("result")
+    if not isinstance(top, dict):
+        return trace
+    top = dict(top)
+    if txid in forgery.tx_values:
+        top["value"] = hex(forgery.tx_values[txid])
+    if txid in forgery.extra_calls:
+        top["calls"] = [*top.get("calls", []), *(dict(c) for c in forgery.extra_calls[txid])]
+    return {**trace, "result": top}
 
 
 @contextmanager
