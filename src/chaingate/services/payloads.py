@@ -30,7 +30,9 @@ class PaymentPayload(BaseModel):
     id: str
     txid: str
     log_index: int | None  # a token transfer's log index (EVM)
-    output: str | None  # the output index (Bitcoin family), "native" for an EVM native transfer
+    # The output index (Bitcoin family); on EVM "native" for a value transfer, "trace:<n>" for
+    # ETH a contract paid by an internal call (the n-th value-moving call of its transaction).
+    output: str | None
     amount: str
     currency: str
     token_contract: str | None

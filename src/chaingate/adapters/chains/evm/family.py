@@ -5,6 +5,7 @@ from __future__ import annotations
 from chaingate.adapters.chains.evm.client import EvmChainClient
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
+from chaingate.adapters.chains.evm.traces import TRACE_POSITION_PREFIX
 from chaingate.adapters.chains.evm.uri import payment_uri
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import NATIVE_POSITION, ChainTimeRule
@@ -46,9 +47,10 @@ class EvmFamily:
         return payment_uri(_evm(network), asset, address, amount)
 
     def payment_position(self, position: str) -> PaymentPosition:
-        # A native transfer is the transaction's value; a token transfer is one of its logs.
-        if position == NATIVE_POSITION:
-            return PaymentPosition(log_index=None, output=NATIVE_POSITION)
+        # A native transfer is the transaction's value; a token transfer is one of its logs;
+        # "trace:<n>" is ETH a contract paid by an internal call (traces.py).
+        if position == NATIVE_POSITION or position.startswith(TRACE_POSITION_PREFIX):
+            return PaymentPosition(log_index=None, output=position)
         return PaymentPosition(log_index=int(position), output=None)
 
     def public_chain_id(self, network: NetworkConfig) -> int | None:

@@ -80,7 +80,10 @@ class _Candidate:
             return self.internal.position
         return NATIVE_POSITION if self.log_index is None else str(self.log_index)
 
-    def transfer(self, sender: str | None) -> Transfer:
+    def transfer(self, signer: str | None) -> Transfer:
+        """The Transfer; `signer`: the transaction's proven signer, the payer of a direct
+        value transfer (a token's or a contract's payer is the log's or the call's sender)."""
+        direct = self.log_index is None and self.internal is None
         return Transfer(
             txid=self.txid,
             position=self.position,
@@ -88,7 +91,7 @@ class _Candidate:
             asset=self.asset,
             amount=self.amount,
             block=self.block,
-            from_address=sender or self.from_address,
+            from_address=signer if direct and signer else self.from_address,
             token_contract=self.token_contract,
         )
 
