@@ -461,3 +461,115 @@ async def test_malformed_answers_are_node_unavailable(
                 await client.mempool(WatchList(set()))
     finally:
         await client.close()
+
+
+# ----- an MWEB flag cannot switch the raw-transaction check off --------------------------
+
+# A "raw transaction" whose flag byte claims MWEB and which holds nothing else (7 bytes).
+MWEB_BLOB = "01000000" + "0008" + "00"
+
+
+def _blob_for(txid: str, *, verbose: bool) -> Rewrite:
+    """The payment `txid` shown as 1 LTC, its raw bytes answered with MWEB_BLOB."""
+
+    def rewrite(method: str, result: Any) -> Any:
+        if method == "getblock" and isinstance(result, dict):
+            for tx in result["tx"]:
+                if tx["txid"] == txid:
+                    _inflate_to_one_coin(tx)
+        if method == "getrawtransaction" and not verbose and isinstance(result, str):
+            return MWEB_BLOB
+        shown_verbose = verbose and isinstance(result, dict) and result.get("txid") == txid
+        if method == "getrawtransaction" and shown_verbose:
+            _inflate_to_one_coin(result)
+            result["hex"] = MWEB_BLOB
+        return result
+
+    return rewrite
+
+
+def _inflate_to_one_coin(tx: dict[str, Any]) -> None:
+    for out in tx["vout"]:
+        if "addresses" in out.get("scriptPubKey", {}):
+            out["value"] = Decimal(1)
+
+
+async def test_an_mweb_flagged_blob_cannot_vouch_for_a_block_payment(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
+) -> None:
+    address = merchant_address()
+    txid = await litecoind.pay(address, 100_000)  # 0.001 LTC, shown as 1 LTC
+    await litecoind.mine(1)
+    tip = await litecoind.tip()
+    lied_to = BitcoinChainClient(
+        litecoind.network(rpc_urls=[lying(_blob_for(txid, verbose=False)).url])
+    )
+    honest = BitcoinChainClient(litecoind.network())
+    try:
+        with pytest.raises(NodeUnavailable, match="raw transaction does not parse"):
+            await lied_to.scan(tip, tip, None, WatchList({address}))
+        truth = await honest.scan(tip, tip, None, WatchList({address}))
+        assert [(t.txid, t.amount) for t in truth.transfers] == [(txid, 100_000)]
+    finally:
+        await lied_to.close()
+        await honest.close()
+
+
+async def test_an_mweb_flagged_blob_cannot_vouch_for_a_mempool_payment(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
+) -> None:
+    address = merchant_address()
+    txid = await litecoind.pay(address, 200_000)
+    lied_to = BitcoinChainClient(
+        litecoind.network(rpc_urls=[lying(_blob_for(txid, verbose=True)).url])
+    )
+    honest = BitcoinChainClient(litecoind.network())
+    try:
+        with pytest.raises(NodeUnavailable, match="raw transaction does not parse"):
+            await lied_to.mempool(WatchList({address}))
+        view = await honest.mempool(WatchList({address}))
+        assert [(t.txid, t.amount) for t in view.transfers if t.to_address == address] == [
+            (txid, 200_000)
+        ]
+    finally:
+        await lied_to.close()
+        await honest.close()
+        await litecoind.mine(1)
+
+
+def _inflated_block_outputs(method: str, result: Any) -> Any:
+    if method == "getblock" and isinstance(result, dict):
+        for tx in result["tx"]:
+            for out in tx["vout"]:
+                out["value"] = Decimal(out["value"]) * 2
+    return result
+
+
+async def test_an_mweb_transaction_proves_the_canonical_outputs_it_credits(
+    litecoind: LitecoindNode, lying: Callable[[Rewrite], LyingProxy]
+) -> None:
+    # A peg-out from MWEB to the merchant is paid by the block's HogEx transaction: a canonical
+    # output of an MWEB-flagged serialization, whose txid covers the canonical part only.
+    wallets = await litecoind.rpc("listwallets")
+    if "mweb-only" not in wallets:
+        await litecoind.rpc("createwallet", "mweb-only", False, False, "", False, False)
+    mweb = await litecoind.rpc("getnewaddress", "", "mweb", wallet="mweb-only")
+    await litecoind.rpc("sendtoaddress", mweb, "1", wallet="payer")
+    await litecoind.mine(1)
+    paid = merchant_address()
+    await litecoind.rpc("sendtoaddress", paid, "0.3", wallet="mweb-only")
+    await litecoind.mine(1)
+    tip = await litecoind.tip()
+    block = await litecoind.rpc("getblock", await litecoind.rpc("getblockhash", tip), 2)
+    [hogex] = [tx for tx in block["tx"] if tx["hex"][8:12] in ("0008", "0009")]
+    assert any(paid in o["scriptPubKey"].get("addresses", []) for o in hogex["vout"])
+    honest = BitcoinChainClient(litecoind.network())
+    inflated = BitcoinChainClient(litecoind.network(rpc_urls=[lying(_inflated_block_outputs).url]))
+    try:
+        result = await honest.scan(tip, tip, None, WatchList({paid}))
+        assert [(t.txid, t.amount) for t in result.transfers] == [(hogex["txid"], 30_000_000)]
+        with pytest.raises(NodeUnavailable, match="differs from the raw transaction"):
+            await inflated.scan(tip, tip, None, WatchList({paid}))
+    finally:
+        await honest.close()
+        await inflated.close()

@@ -183,14 +183,13 @@ def test_output_scripts_of_each_address_kind() -> None:
 
 def test_raw_transaction_txid_and_outputs() -> None:
     parsed = parse_transaction(bytes.fromhex(COINBASE_HEX))
-    assert parsed is not None
-    assert parsed.txid == COINBASE_TXID
+    assert (parsed.txid, parsed.mweb) == (COINBASE_TXID, False)
     assert parsed.outputs[0] == (1_250_000_000, output_script(COINBASE_TO, LTC_REGTEST))
 
 
 def test_raw_outputs_confirm_or_refute_the_verbose_answer() -> None:
     claim = [(0, COINBASE_TO, 1_250_000_000)]
-    assert check_raw_outputs(COINBASE_HEX, COINBASE_TXID, claim, LTC_REGTEST)
+    check_raw_outputs(COINBASE_HEX, COINBASE_TXID, claim, LTC_REGTEST)
     with pytest.raises(BadNodeAnswer, match="differs"):
         check_raw_outputs(COINBASE_HEX, COINBASE_TXID, [(0, COINBASE_TO, 1)], LTC_REGTEST)
     with pytest.raises(BadNodeAnswer, match="hashes to"):
@@ -201,11 +200,37 @@ def test_raw_outputs_confirm_or_refute_the_verbose_answer() -> None:
         check_raw_outputs(COINBASE_HEX, COINBASE_TXID, [(5, COINBASE_TO, 1)], LTC_REGTEST)
 
 
-def test_mweb_extension_is_reported_not_guessed() -> None:
-    mweb_flagged = COINBASE_HEX[:8] + "0008" + COINBASE_HEX[12:]
-    assert parse_transaction(bytes.fromhex(mweb_flagged)) is None
+# The witness flag swapped for MWEB's: the witness bytes (tag 0x01, then data) stand where an
+# MWEB body would, and the txid, which covers neither, is unchanged.
+MWEB_FLAGGED = COINBASE_HEX[:8] + "0008" + COINBASE_HEX[12:]
+
+
+def test_an_mweb_serialization_proves_its_canonical_outputs() -> None:
+    parsed = parse_transaction(bytes.fromhex(MWEB_FLAGGED))
+    assert (parsed.txid, parsed.mweb) == (COINBASE_TXID, True)
     claim = [(0, COINBASE_TO, 1_250_000_000)]
-    assert check_raw_outputs(mweb_flagged, COINBASE_TXID, claim, LTC_REGTEST) is False
+    check_raw_outputs(MWEB_FLAGGED, COINBASE_TXID, claim, LTC_REGTEST)
+    with pytest.raises(BadNodeAnswer, match="differs"):
+        check_raw_outputs(MWEB_FLAGGED, COINBASE_TXID, [(0, COINBASE_TO, 10**9 * 2)], LTC_REGTEST)
+    with pytest.raises(BadNodeAnswer, match="chain without MWEB"):
+        check_raw_outputs(MWEB_FLAGGED, COINBASE_TXID, claim, BTC_REGTEST)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        "01000000000800",  # the reviewer's 7 bytes: no outputs to read at all
+        "02000000000800000000000000",  # a HogEx tag with no outputs
+        "02000000000800000200000000",  # an unknown MWEB tag
+        "02000000000800000100000000",  # a tag announcing an absent body
+        COINBASE_HEX[:8] + "0009" + COINBASE_HEX[12:],  # MWEB and witness: no witness there
+    ],
+)
+def test_an_mweb_flag_cannot_switch_the_check_off(blob: str) -> None:
+    # Before: a flag byte claiming MWEB made the check give up and the JSON was believed.
+    claim = [(0, COINBASE_TO, 100_000_000)]
+    with pytest.raises(BadNodeAnswer):
+        check_raw_outputs(blob, COINBASE_TXID, claim, LTC_REGTEST)
 
 
 @pytest.mark.parametrize("flag", ["08", "02", "80", "09"])

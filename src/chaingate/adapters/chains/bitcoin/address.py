@@ -1,5 +1,6 @@
 """Addresses of a Bitcoin-family network to output scripts, and raw transactions to their
-txid and outputs — so a credited output can be checked against the transaction's own bytes."""
+txid and outputs — so a credited output can be checked against the transaction's own bytes,
+Litecoin's MWEB serialization included."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def output_script(address: str, params: ChainParams) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class RawTransaction:
-    txid: str  # double-SHA256 of the serialization without witness, as Core prints it
+    txid: str  # double-SHA256 of the serialization without witness and MWEB data, as Core prints
     outputs: tuple[tuple[int, bytes], ...]  # (value in base units, scriptPubKey) by vout
+    mweb: bool  # the serialization carried Litecoin's MWEB flag
 
 
 class _Reader:
@@ -66,12 +68,20 @@ class _Reader:
 
 
 _WITNESS_FLAG, _MWEB_FLAG = 0x01, 0x08
+_LOCKTIME = 4
+_MWEB_ABSENT, _MWEB_PRESENT = 0x00, 0x01  # Litecoin's OptionalPtr<mw::Transaction> tag
 
 
-def parse_transaction(data: bytes) -> RawTransaction | None:
-    """Txid and outputs of a serialized transaction; None for a layout we cannot hash
-    (Litecoin's MWEB flag). Raises ValueError for bytes that are no transaction, including
-    any other extension flag."""
+def parse_transaction(data: bytes) -> RawTransaction:
+    """Txid and outputs of a serialized transaction. Raises ValueError for bytes that are no
+    transaction, including any extension flag other than witness and MWEB.
+
+    Litecoin's MWEB serialization (flag 0x08) puts the MWEB transaction body, behind a one-byte
+    presence tag, between the witnesses and the lock time; the txid covers neither (Litecoin's
+    ComputeHash serializes with SERIALIZE_NO_MWEB), so the body is passed over, not parsed: the
+    lock time is the last 4 bytes. A HogEx transaction carries the tag alone (0x00). An
+    MWEB-only transaction has no canonical outputs and another kind of txid: it never matches.
+    """
     reader = _Reader(data)
     version = reader.take(4)
     flag = 0
@@ -80,8 +90,6 @@ def parse_transaction(data: bytes) -> RawTransaction | None:
         flag = data[5]
     if flag & ~(_WITNESS_FLAG | _MWEB_FLAG):
         raise ValueError(f"unknown transaction flag {flag:#04x}")
-    if flag & _MWEB_FLAG:
-        return None
     body_start = reader.pos
     inputs = reader.varint()
     for _ in range(inputs):
@@ -93,12 +101,27 @@ def parse_transaction(data: bytes) -> RawTransaction | None:
         value = int.from_bytes(reader.take(8), "little")
         outputs.append((value, reader.varbytes()))
     body_end = reader.pos
-    if flag & 1:
+    if flag & _WITNESS_FLAG:
         for _ in range(inputs):
             for _ in range(reader.varint()):
                 reader.varbytes()
-    locktime = reader.take(4)
+    if flag & _MWEB_FLAG:
+        _skip_mweb_body(reader, len(data) - _LOCKTIME, has_outputs=bool(outputs))
+    locktime = reader.take(_LOCKTIME)
     if reader.pos != len(data):
         raise ValueError("bytes after the transaction")
     stripped = version + data[body_start:body_end] + locktime
-    return RawTransaction(sha256d(stripped)[::-1].hex(), tuple(outputs))
+    return RawTransaction(sha256d(stripped)[::-1].hex(), tuple(outputs), bool(flag & _MWEB_FLAG))
+
+
+def _skip_mweb_body(reader: _Reader, locktime_at: int, *, has_outputs: bool) -> None:
+    """Move past the MWEB part (tag and body), which ends where the lock time begins."""
+    tag = reader.take(1)[0]
+    if tag == _MWEB_ABSENT:
+        # A HogEx: no MWEB body, and (as Litecoin refuses otherwise) canonical outputs.
+        if not has_outputs:
+            raise ValueError("MWEB flag without a body or outputs")
+        return
+    if tag != _MWEB_PRESENT or reader.pos >= locktime_at:
+        raise ValueError("malformed MWEB transaction body")
+    reader.take(locktime_at - reader.pos)

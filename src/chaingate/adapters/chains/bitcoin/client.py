@@ -202,8 +202,7 @@ class BitcoinChainClient:
         self, claims: dict[str, list[tuple[int, str, int]]], raw_hex: dict[str, object]
     ) -> None:
         for txid, outputs in claims.items():
-            if not parse.check_raw_outputs(raw_hex.get(txid), txid, outputs, self.params):
-                log.info("%s: tx %s uses an extension we cannot hash", self.network.name, txid)
+            parse.check_raw_outputs(raw_hex.get(txid), txid, outputs, self.params)
 
     async def _watched(
         self,

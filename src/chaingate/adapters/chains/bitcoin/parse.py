@@ -222,13 +222,14 @@ _RAW_TX = re.compile(r"(?:[0-9a-f]{2})+")
 
 def check_raw_outputs(
     raw_hex: object, txid: str, outputs: list[tuple[int, str, int]], params: ChainParams
-) -> bool:
+) -> None:
     """Check (vout, address, amount) claims against the transaction's own bytes: the bytes must
-    hash to `txid` and hold each output with that amount and the address's script.
+    parse, hash to `txid` and hold each output with that amount and the address's script.
+    Litecoin MWEB serializations count on chains whose parameters say they have MWEB (the
+    txid covers their canonical part, which is parsed and hashed like any other).
 
-    Returns False for a layout we cannot hash (Litecoin MWEB extension), only on a chain whose
-    parameters say it has MWEB; raises BadNodeAnswer when the node's verbose answer and its raw
-    transaction disagree, or when the bytes are no transaction of this chain.
+    Raises BadNodeAnswer otherwise: a node's bytes that do not prove the outputs it claims are
+    a bad answer, never a reason to believe the verbose JSON instead.
     """
     if not isinstance(raw_hex, str) or _RAW_TX.fullmatch(raw_hex) is None:
         raise BadNodeAnswer(f"tx {txid}: expected raw transaction hex")
@@ -236,10 +237,8 @@ def check_raw_outputs(
         parsed = parse_transaction(bytes.fromhex(raw_hex))
     except (ValueError, KeyError) as exc:
         raise BadNodeAnswer(f"tx {txid}: raw transaction does not parse: {exc}") from exc
-    if parsed is None:
-        if not params.mweb:
-            raise BadNodeAnswer(f"tx {txid}: MWEB-flagged transaction on a chain without MWEB")
-        return False
+    if parsed.mweb and not params.mweb:
+        raise BadNodeAnswer(f"tx {txid}: MWEB-flagged transaction on a chain without MWEB")
     if parsed.txid != txid:
         raise BadNodeAnswer(f"tx {txid}: raw transaction hashes to {parsed.txid}")
     for vout, address, amount in outputs:
@@ -252,4 +251,3 @@ def check_raw_outputs(
             raise BadNodeAnswer(f"tx {txid}: {exc}") from exc
         if value != amount or script != expected:
             raise BadNodeAnswer(f"tx {txid}: output {vout} differs from the raw transaction")
-    return True
