@@ -9,8 +9,9 @@ until it stands on the tip: every payment is credited, every invoice settles, ev
 written. Baselines on the same blocks with the
 same JsonRpcClient and the same batch size (`scan_batch_blocks`):
 - bare: eth_getBlockByNumber(full) + eth_getLogs (by block hash) per batch;
-- same RPC: the bare loop plus the receipts of payments to watched addresses, i.e. every call
-  the tracker's scan makes, without the database and without the checks.
+- same RPC: the bare loop plus the receipts of payments to watched addresses, i.e. the calls
+  the tracker's scan made before payment proofs and traces (it now also reads each paying
+  block's receipts and, with `internal_transfers` on, each block's trace: docs/performance.md).
 """
 
 from __future__ import annotations
