@@ -173,7 +173,7 @@ def _paying_blocks(
     for candidate in paying:
         block = by_hash[candidate.block.hash]
         block.txids.add(candidate.txid)
-        if candidate.log_index is None:  # ether: the signer is the payer, no log tells it
+        if candidate.log_index is None:  # ETH, direct or by a contract: want the signer
             block.signed_by_payer.add(candidate.txid)
             block.ether.append((candidate.txid, candidate.to_address, candidate.amount))
         if candidate.internal is not None:
