@@ -15,8 +15,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_utils.address import to_checksum_address
 
+from chaingate.adapters.chains.evm.client import EvmChainClient
 from tests.support.anvil import AnvilNode
+from tests.support.chain_contract import WatchList
 from tests.support.evm_world import ETH, USDT, World, world_of
 from tests.support.rpc_proxy import Forgery, made_up_transfer
 
@@ -213,3 +217,56 @@ async def test_two_nodes_mode_needs_a_second_node_for_every_payment(
         else:
             await world.assert_step_fails_untouched(match="only one node in rpc_urls")
             assert await world.payments(invoice) == []
+
+
+# -- every transaction type anvil makes is proven -------------------------------------------
+
+
+async def test_a_block_of_every_transaction_type_is_proven_and_credited(
+    anvil_isolated: AnvilNode,
+) -> None:
+    # Legacy, EIP-2930, EIP-1559, EIP-4844 (with a blob: anvil commits its network form) and
+    # EIP-7702 payments in ONE block; each is credited, from its recovered signer.
+    node = anvil_isolated
+    payer, delegator = (Account.from_key(node.accounts[i].private_key) for i in (3, 4))
+    recipients = ["0x" + f"{n:02x}" * 20 for n in range(0xA1, 0xA6)]
+    latest = await node.rpc("eth_getBlockByNumber", "latest", False)
+    fee = {"maxFeePerGas": 4 * int(latest["baseFeePerGas"], 16) + 10**9}
+    fee["maxPriorityFeePerGas"] = 10**9
+    nonce = int(await node.rpc("eth_getTransactionCount", payer.address, "pending"), 16)
+    delegator_nonce = int(
+        await node.rpc("eth_getTransactionCount", delegator.address, "pending"), 16
+    )
+    authorization = delegator.sign_authorization(
+        {"chainId": node.chain_id, "address": "0x" + "77" * 20, "nonce": delegator_nonce}
+    )
+    common = {"chainId": node.chain_id, "gas": 100_000}
+    plans: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"gasPrice": fee["maxFeePerGas"]}, {}),
+        ({"type": 1, "gasPrice": fee["maxFeePerGas"], "accessList": []}, {}),
+        ({"type": 2, **fee}, {}),
+        ({"type": 3, **fee, "maxFeePerBlobGas": 10**10}, {"blobs": [b"\x00" * 131_072]}),
+        ({"type": 4, **fee, "authorizationList": [authorization]}, {}),
+    ]
+    await node.rpc("evm_setAutomine", False)
+    try:
+        for offset, ((fields, extra), to) in enumerate(zip(plans, recipients, strict=True)):
+            tx = {**common, **fields, "nonce": nonce + offset, "to": to_checksum_address(to)}
+            signed = payer.sign_transaction({**tx, "value": ETH + offset}, **extra)
+            await node.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
+        await node.mine(1)
+    finally:
+        await node.rpc("evm_setAutomine", True)
+    block = await node.rpc("eth_getBlockByNumber", "latest", True)
+    assert [tx["type"] for tx in block["transactions"]] == ["0x0", "0x1", "0x2", "0x3", "0x4"]
+
+    client = EvmChainClient(node.network())
+    try:
+        height = int(block["number"], 16)
+        parent = await client.block_at(height - 1)
+        result = await client.scan(height, height, parent, WatchList(set(recipients)))
+    finally:
+        await client.close()
+    assert [(t.to_address, t.amount, t.from_address) for t in result.transfers] == [
+        (to, ETH + offset, payer.address.lower()) for offset, to in enumerate(recipients)
+    ]
