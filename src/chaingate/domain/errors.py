@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class DomainError(Exception):
     """A request the domain refuses. `code` is stable and documented; `status` is the HTTP hint."""
@@ -16,9 +19,12 @@ class DomainError(Exception):
         code: str | None = None,
         field: str | None = None,
         status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        # More members of the problem document (JSON values), e.g. how to resolve a conflict.
+        self.extra: dict[str, Any] = dict(extra or {})
         if code is not None:
             self.code = code
         if status is not None:

@@ -16,6 +16,10 @@ class EventType(StrEnum):
     INVOICE_EXPIRED = "invoice.expired"
     INVOICE_INVALID = "invoice.invalid"
     INVOICE_REOPENED = "invoice.reopened"  # processing -> new after a payment vanished
+    # The run of unused addresses passed another multiple of the wallet's gap limit.
+    WALLET_GAP_WARNING = "wallet.gap_warning"
+    # A merchant who proved control of this wallet's key took it over: no more addresses here.
+    WALLET_KEY_CLAIMED = "wallet.key_claimed"
 
 
 STATUS_EVENTS: dict[InvoiceStatus, EventType] = {

@@ -43,6 +43,14 @@ class Wallet:
     created_at: datetime
     address_type: str | None = None  # Bitcoin family script type; None on EVM
     gap_limit: int = 20  # unused addresses in a row the merchant's own wallet still scans
+    on_gap: str = "warn"  # domain.gap.OnGap: warn (default) or refuse past the gap limit
+    # domain.wallet_key.key_identity of the key; None once a proven owner of the same key
+    # material claimed it (this wallet then hands out no more addresses).
+    key_identity: str | None = None
+    key_origin: str | None = None  # "fingerprint/84h/0h/0h", as the merchant gave it
+    # The run of unused addresses (its start index) and the gap threshold last warned about.
+    gap_warned_start: int | None = None
+    gap_warned_threshold: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,13 +76,20 @@ class AddressDeriver(Protocol):
         """The receive address `.../0/index`, in the network's canonical form."""
         ...
 
+    def key_identity(self, extended_key: str) -> str:
+        """What makes two keys the same wallet (domain.wallet_key.key_identity): the public
+        key, chain code and script type, whatever the serialization's parent fingerprint,
+        depth or child number say. Raises InvalidWallet like `normalize_account_key`."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class WalletPolicy:
     """How a family's watch-only wallets behave."""
 
     # Wallet apps stop looking for payments after a run of unused addresses (BIP-44 gap limit):
-    # the gateway refuses to hand out an address past it, and warns the merchant.
+    # the gateway reports the gap limit the merchant's wallet app needs and warns when the run
+    # of unused addresses passes the configured one (or refuses, with `on_gap: refuse`).
     gap_limit: bool
     # Script types a wallet may derive (Bitcoin family); empty: the family has one address form.
     address_types: tuple[str, ...] = ()
@@ -166,6 +173,36 @@ class ChainFamily(Protocol):
 
     def wallet_links(self, payment_uri: str) -> tuple[WalletLink, ...]:
         """Wallet-specific links for a payment request, beyond the request itself."""
+        ...
+
+    def key_origin(self, network: NetworkConfig, account_key: str, origin: str) -> str:
+        """`origin` ("fingerprint/path" of the account key, as output descriptors write it)
+        checked against the key and normalized. Raises InvalidWallet when it cannot be the
+        key's origin, or where the family has no use for one."""
+        ...
+
+    def output_descriptor(
+        self,
+        network: NetworkConfig,
+        account_key: str,
+        address_type: str | None,
+        key_origin: str | None,
+    ) -> str | None:
+        """The output descriptor of the wallet's receive addresses (`.../0/*`) with its
+        checksum, as wallet apps import it; None where the family's wallets have none."""
+        ...
+
+    def proves_key_control(
+        self,
+        network: NetworkConfig,
+        account_key: str,
+        address_type: str | None,
+        message: str,
+        signature: str,
+    ) -> bool:
+        """Whether `signature` signs `message` with the private key of the receive address
+        `.../0/0` of `account_key`, in the family's message-signing format (Bitcoin's signed
+        message, Ethereum's personal_sign). False for a malformed signature."""
         ...
 
     # ---- Room for custody (not built yet; each family will add these here) -----------------

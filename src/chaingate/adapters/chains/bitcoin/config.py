@@ -34,6 +34,8 @@ class ChainParamsConfig(BaseModel):
     mweb: bool | None = None  # True for chains with Litecoin's MWEB extension blocks
     pow_hash: Literal["sha256d", "scrypt", "none"] | None = None  # header proof of work
     pow_limit: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # easiest target
+    # The prefix of signed messages (Core's MESSAGE_MAGIC): "Dogecoin Signed Message:\n", ...
+    message_magic: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("xpub_versions", "ypub_versions", "zpub_versions")
     @classmethod

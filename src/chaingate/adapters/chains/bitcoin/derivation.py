@@ -17,6 +17,7 @@ from embit import base58, bip32, bip39, script
 
 from chaingate.adapters.chains.bitcoin.params import ChainParams
 from chaingate.domain.errors import InvalidWallet
+from chaingate.domain.wallet_key import key_identity
 
 AddressType = Literal["p2wpkh", "p2sh-p2wpkh", "p2tr", "p2pkh"]
 ADDRESS_TYPES: tuple[str, ...] = get_args(AddressType)
@@ -160,6 +161,21 @@ class BitcoinAddressDeriver:
         _decode(self.params, text)
         child = _receive_chain(text).derive([index])
         return output_script(child.key, self.address_type).address(self._network)  # type: ignore[no-any-return]
+
+    def key_identity(self, extended_key: str) -> str:
+        """The key material and script type (see domain.wallet_key); the version, parent
+        fingerprint and child number of the serialization play no part. Raises InvalidWallet."""
+        _, payload = _decode(self.params, extended_key)
+        return key_identity(payload[41:74], payload[9:41], self.address_type)
+
+    def receive_public_key(self, extended_key: str, index: int) -> bytes:
+        """The compressed public key of `.../0/index`. Raises InvalidWallet, ValueError."""
+        if not 0 <= index <= MAX_INDEX:
+            raise ValueError(f"derivation index out of range: {index}")
+        text = extended_key.strip()
+        _decode(self.params, text)
+        sec: bytes = _receive_chain(text).derive([index]).key.sec()
+        return sec
 
 
 def output_script(public_key: object, address_type: AddressType) -> script.Script:

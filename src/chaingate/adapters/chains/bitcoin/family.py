@@ -11,6 +11,8 @@ from chaingate.adapters.chains.bitcoin.derivation import (
     BitcoinAddressDeriver,
     implied_address_type,
 )
+from chaingate.adapters.chains.bitcoin.descriptor import normalize_key_origin, receive_descriptor
+from chaingate.adapters.chains.bitcoin.message import signer_public_key
 from chaingate.adapters.chains.bitcoin.params import ChainParams, params_for
 from chaingate.adapters.chains.bitcoin.uri import payment_uri
 from chaingate.config import NetworkConfig
@@ -60,6 +62,9 @@ class BitcoinFamily:
         return implied_address_type(params, account_key) or DEFAULT_ADDRESS_TYPE
 
     def deriver(self, network: NetworkConfig, address_type: str | None) -> AddressDeriver:
+        return self._deriver(network, address_type)
+
+    def _deriver(self, network: NetworkConfig, address_type: str | None) -> BitcoinAddressDeriver:
         key = (params_for(_bitcoin(network)), address_type or DEFAULT_ADDRESS_TYPE)
         if key not in self._derivers:
             self._derivers[key] = BitcoinAddressDeriver(*key)
@@ -79,6 +84,32 @@ class BitcoinFamily:
 
     def wallet_links(self, payment_uri: str) -> tuple[WalletLink, ...]:
         return ()  # BIP-21 is the link every wallet reads
+
+    def key_origin(self, network: NetworkConfig, account_key: str, origin: str) -> str:
+        _bitcoin(network)
+        return normalize_key_origin(account_key, origin)
+
+    def output_descriptor(
+        self,
+        network: NetworkConfig,
+        account_key: str,
+        address_type: str | None,
+        key_origin: str | None,
+    ) -> str | None:
+        _bitcoin(network)
+        return receive_descriptor(account_key, address_type or DEFAULT_ADDRESS_TYPE, key_origin)
+
+    def proves_key_control(
+        self,
+        network: NetworkConfig,
+        account_key: str,
+        address_type: str | None,
+        message: str,
+        signature: str,
+    ) -> bool:
+        deriver = self._deriver(network, address_type)
+        signer = signer_public_key(deriver.params.message_magic, message, signature)
+        return signer is not None and signer == deriver.receive_public_key(account_key, 0)
 
     # Custody will add here: UTXO selection and change, fee from sat/vB times virtual size,
     # locking the outputs a transaction in flight spends, and the PSBT the signer signs (see

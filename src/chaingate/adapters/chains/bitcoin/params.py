@@ -33,6 +33,8 @@ class ChainParams:
     # the target nBits encode must be no easier than pow_limit (Core's consensus.powLimit).
     pow_hash: str = "sha256d"
     pow_limit: int = 2**256 - 1
+    # What `signmessage` prefixes a message with before hashing (Core's MESSAGE_MAGIC).
+    message_magic: str = "Bitcoin Signed Message:\n"
 
     @property
     def all_public_versions(self) -> tuple[bytes, ...]:
@@ -64,7 +66,7 @@ _BTC_LIMIT = _limit("00000000")
 _SIGNET_LIMIT = int("00000377ae".ljust(64, "0"), 16)
 _REGTEST_LIMIT = _limit("7f")
 _LTC_LIMIT = _limit("00000")
-_LITECOIN = {"mweb": True, "pow_hash": "scrypt"}
+_LITECOIN = {"mweb": True, "pow_hash": "scrypt", "message_magic": "Litecoin Signed Message:\n"}
 
 _BITCOIN_TEST = {
     "p2pkh_version": 0x6F,
@@ -208,7 +210,7 @@ def params_for(network: BitcoinNetworkConfig) -> ChainParams:
             changes[name] = _v(*versions)
     if override.genesis_hash is not None:
         changes["genesis_hash"] = override.genesis_hash
-    for name in ("segwit", "mweb", "pow_hash"):
+    for name in ("segwit", "mweb", "pow_hash", "message_magic"):
         value = getattr(override, name)
         if value is not None:
             changes[name] = value

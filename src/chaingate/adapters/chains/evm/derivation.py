@@ -20,6 +20,7 @@ from bip_utils import (
 from eth_hash.auto import keccak
 
 from chaingate.domain.errors import InvalidWallet
+from chaingate.domain.wallet_key import key_identity
 
 ACCOUNT_DEPTH = 3  # m / purpose' / coin_type' / account'
 EXTERNAL_CHAIN = 0  # receive addresses, as opposed to 1 = change
@@ -100,6 +101,14 @@ class EvmAddressDeriver:
             raise ValueError(f"derivation index out of range: {index}")
         child = _receive_chain(extended_key.strip()).ChildKey(index)
         return address_of_public_key(child.PublicKey().RawUncompressed().ToBytes())
+
+    def key_identity(self, extended_key: str) -> str:
+        """The public key and chain code (see domain.wallet_key; one address form, so no
+        script type); the parent fingerprint and child number play no part."""
+        node = _parse_account_key(extended_key)
+        public_key: bytes = node.PublicKey().RawCompressed().ToBytes()
+        chain_code: bytes = node.ChainCode().ToBytes()
+        return key_identity(public_key, chain_code, None)
 
 
 def account_xpub_from_mnemonic(mnemonic: str, account: int = 0, passphrase: str = "") -> str:

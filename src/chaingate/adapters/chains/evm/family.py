@@ -5,10 +5,12 @@ from __future__ import annotations
 from chaingate.adapters.chains.evm.client import EvmChainClient
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
+from chaingate.adapters.chains.evm.message import personal_sign_signer
 from chaingate.adapters.chains.evm.traces import TRACE_POSITION_PREFIX
 from chaingate.adapters.chains.evm.uri import payment_uri
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import NATIVE_POSITION, ChainTimeRule
+from chaingate.domain.errors import InvalidWallet
 from chaingate.ports import AddressDeriver, ChainClient, PaymentPosition, WalletLink, WalletPolicy
 
 METAMASK_SEND = "https://metamask.app.link/send/"
@@ -64,6 +66,33 @@ class EvmFamily:
             return ()
         # MetaMask's universal link takes the EIP-681 request without its scheme.
         return (WalletLink("Open in MetaMask", METAMASK_SEND + payment_uri[len("ethereum:") :]),)
+
+    def key_origin(self, network: NetworkConfig, account_key: str, origin: str) -> str:
+        raise InvalidWallet(
+            "EVM wallets have no output descriptor, so no key origin to put in one",
+            code="key_origin_not_supported",
+            field="key_origin",
+        )
+
+    def output_descriptor(
+        self,
+        network: NetworkConfig,
+        account_key: str,
+        address_type: str | None,
+        key_origin: str | None,
+    ) -> str | None:
+        return None  # accounts, not scripts: a wallet app derives m/44'/60'/0'/0/i itself
+
+    def proves_key_control(
+        self,
+        network: NetworkConfig,
+        account_key: str,
+        address_type: str | None,
+        message: str,
+        signature: str,
+    ) -> bool:
+        signer = personal_sign_signer(message, signature)
+        return signer is not None and signer == self._deriver.derive(account_key, 0)
 
     # Custody will add here: EIP-1559 transaction building, the nonce each payout reserves,
     # and the RLP signing payload the signer process signs (see ports.chains.ChainFamily).
