@@ -17,7 +17,7 @@ from chaingate.adapters.db.migrate import upgrade_to_head
 from chaingate.bootstrap import Container, build_container
 from chaingate.config import NetworkConfig, Settings
 from chaingate.services.merchants import create_merchant
-from chaingate.services.wallets import register_wallet
+from chaingate.services.wallets import NewWallet, register_wallet
 from chaingate.services.webhooks import create_endpoint
 
 NETWORK = "bench"
@@ -111,12 +111,11 @@ async def prepare(container: Container) -> Shop:
         merchant, api_key = await create_merchant(uow, "Bench shop", now)
     config = container.settings.networks[0]
     async with container.db.uow() as uow:
-        wallet = await register_wallet(
+        wallet, _ = await register_wallet(
             uow,
-            merchant.id,
+            NewWallet(merchant.id, account_xpub_from_mnemonic(MERCHANT_MNEMONIC)),
             config,
-            account_xpub_from_mnemonic(MERCHANT_MNEMONIC),
-            container.deriver(config),
+            container.family(config),
             now,
         )
     return Shop(merchant.id, api_key, wallet.id)

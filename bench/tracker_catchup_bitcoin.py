@@ -128,7 +128,8 @@ async def prepare(url: str, config: NetworkConfig, **overrides: Any) -> tuple[Co
     async with container.db.uow() as uow:
         merchant, api_key = await create_merchant(uow, "Bench shop", now)
     key = account_key_from_mnemonic(MNEMONIC, params_for(config))
-    wallet = Wallet(new_id("wal"), merchant.id, config.name, key, 0, now)
+    identity = container.deriver(config, "p2wpkh").key_identity(key)
+    wallet = Wallet(new_id("wal"), merchant.id, config.name, key, 0, now, key_identity=identity)
     async with container.db.uow() as uow:
         await uow.wallets.add(wallet)
         await uow.commit()

@@ -47,6 +47,7 @@ from chaingate.ports import (
 )
 from chaingate.services.dashboard_auth import LOGIN_ATTEMPTS_BURST, LOGIN_ATTEMPTS_PER_SECOND
 from chaingate.services.invoicing import InvoiceContext
+from chaingate.services.wallets import WalletContext
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,11 @@ class Container:
     rate_limiter: RateLimiter | None = None  # None: API rate limiting is off
     http: httpx.AsyncClient | None = None  # the webhook sender's connections, closed with us
     invoice_context: InvoiceContext = field(init=False)
+    wallet_context: WalletContext = field(init=False)
 
     def __post_init__(self) -> None:
         self.invoice_context = InvoiceContext(settings=self.settings, family_of=family_of)
+        self.wallet_context = WalletContext(settings=self.settings, family_of=family_of)
 
     def family(self, network: NetworkConfig) -> ChainFamily:
         return family_of(network)

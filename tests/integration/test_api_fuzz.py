@@ -19,6 +19,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
+from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
+from chaingate.adapters.chains.bitcoin.params import BUILT_IN
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.bootstrap import build_container
@@ -37,6 +40,10 @@ NETWORKS = [
     ),
     # The shop has no wallet here yet, so a valid wallet registration can succeed.
     EvmNetworkConfig(name="second", chain_id=31338, rpc_urls=["http://127.0.0.1:9"]),
+    # A Bitcoin-family wallet serves the wallet routes (an EVM one has no descriptor).
+    BitcoinNetworkConfig(
+        name="ltc", chain="litecoin", chain_network="regtest", rpc_urls=["http://127.0.0.1:9"]
+    ),
 ]
 EXAMPLES_PER_MODE = 30  # per operation, for the positive and again for the negative mode
 
@@ -56,6 +63,9 @@ async def prepare(gateway: Gateway) -> Fixtures:
     xpub = account_xpub_from_mnemonic(MERCHANT_MNEMONICS[0])
     wallet = await shop.post("/v1/wallets", {"network": "anvil", "xpub": xpub})
     assert wallet.status_code == 201, wallet.text
+    ltc_key = account_key_from_mnemonic(MERCHANT_MNEMONICS[0], BUILT_IN[("litecoin", "regtest")])
+    ltc_wallet = await shop.post("/v1/wallets", {"network": "ltc", "xpub": ltc_key})
+    assert ltc_wallet.status_code == 201, ltc_wallet.text
     invoice = await shop.invoice(amount="1.5", currency="USDT", network="anvil")
     hook = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
     assert hook.status_code == 201, hook.text
@@ -72,7 +82,7 @@ async def prepare(gateway: Gateway) -> Fixtures:
         schema=schemathesis.openapi.from_dict(schema),
         ids={
             "invoice_id": invoice["id"],
-            "wallet_id": wallet.json()["id"],
+            "wallet_id": ltc_wallet.json()["id"],
             "endpoint_id": hook.json()["id"],
             "delivery_id": deliveries.json()["data"][0]["id"],
         },

@@ -15,12 +15,21 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import select
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
+from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
+from chaingate.adapters.chains.bitcoin.params import BUILT_IN
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.adapters.db.tables import metadata
 from chaingate.entrypoints.api.app import create_app
-from tests.support.gateway import Gateway, MerchantHandle, running_gateway
+from tests.support.gateway import MERCHANT_MNEMONICS, Gateway, MerchantHandle, running_gateway
 
 NETWORK = EvmNetworkConfig(name="anvil", chain_id=31337, rpc_urls=["http://127.0.0.1:9"])
+# A Bitcoin-family wallet is the one every wallet route serves (the descriptor route has
+# nothing to answer for an EVM wallet).
+LTC = BitcoinNetworkConfig(
+    name="ltc", chain="litecoin", chain_network="regtest", rpc_urls=["http://127.0.0.1:9"]
+)
 # A body each write route accepts from its owner, so a refusal can only be about ownership.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/webhooks/{endpoint_id}"): {
@@ -28,27 +37,36 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "events": ["invoice.settled"],
     },
     ("PATCH", "/v1/wallets/{wallet_id}"): {"gap_limit": 50},
+    ("POST", "/v1/wallets/{wallet_id}/claim"): {},  # the owner holds its key: answered as is
 }
 
 
 @pytest.fixture
 async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(clean_database_url, [NETWORK]) as gw:
+    async with running_gateway(clean_database_url, [NETWORK, LTC]) as gw:
         yield gw
 
 
-async def owned_ids(shop: MerchantHandle) -> dict[str, str]:
-    """A wallet, an invoice, a webhook endpoint and a delivery to it, owned by `shop`."""
+async def owned_ids(shop: MerchantHandle, number: int) -> dict[str, str]:
+    """A wallet, an invoice, a webhook endpoint and a delivery to it, owned by `shop` (the
+    `number`th merchant: each gets keys of its own)."""
+    evm_key = account_xpub_from_mnemonic(MERCHANT_MNEMONICS[number])
+    ltc_key = account_key_from_mnemonic(
+        MERCHANT_MNEMONICS[number], BUILT_IN[("litecoin", "regtest")]
+    )
+    for network, key in (("anvil", evm_key), ("ltc", ltc_key)):
+        wallet = await shop.post("/v1/wallets", {"network": network, "xpub": key})
+        assert wallet.status_code == 201, wallet.text
     hook = await shop.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook"})
     assert hook.status_code == 201, hook.text
     invoice = await shop.invoice(amount="1", currency="ETH", network="anvil")
     endpoint_id = hook.json()["id"]
     deliveries = (await shop.get(f"/v1/webhooks/{endpoint_id}/deliveries")).json()["data"]
     assert len(deliveries) == 1  # invoice.created, fanned out to the endpoint
-    wallets = (await shop.get("/v1/wallets")).json()
-    assert len(wallets) == 1  # the gateway fixture registers one per network
+    wallets = {w["network"]: w for w in (await shop.get("/v1/wallets")).json()}
+    assert set(wallets) == {"anvil", "ltc"}
     return {
-        "wallet_id": wallets[0]["id"],
+        "wallet_id": wallets["ltc"]["id"],
         "invoice_id": invoice["id"],
         "endpoint_id": endpoint_id,
         "delivery_id": deliveries[0]["id"],
@@ -109,10 +127,10 @@ def assert_not_found(answer: httpx.Response, what: str) -> None:
 
 
 async def test_every_id_route_answers_404_to_another_merchant(gateway: Gateway) -> None:
-    alice = await gateway.merchant("Alice")
-    bob = await gateway.merchant("Bob")
-    alices = await owned_ids(alice)
-    bobs = await owned_ids(bob)
+    alice = await gateway.merchant("Alice", with_wallets=False)
+    bob = await gateway.merchant("Bob", with_wallets=False)
+    alices = await owned_ids(alice, 0)
+    bobs = await owned_ids(bob, 1)
     routes = id_routes(gateway)
     before = await snapshot(gateway)
 
@@ -136,10 +154,10 @@ async def test_every_id_route_answers_404_to_another_merchant(gateway: Gateway) 
 
 
 async def test_lists_filtered_by_another_merchants_ids_are_empty(gateway: Gateway) -> None:
-    alice = await gateway.merchant("Alice")
-    bob = await gateway.merchant("Bob")
-    alices = await owned_ids(alice)
-    await owned_ids(bob)
+    alice = await gateway.merchant("Alice", with_wallets=False)
+    bob = await gateway.merchant("Bob", with_wallets=False)
+    alices = await owned_ids(alice, 0)
+    await owned_ids(bob, 1)
     events = await bob.get("/v1/events", invoice_id=alices["invoice_id"])
     assert (events.status_code, events.json()["data"]) == (200, [])
     # Alice's id as Bob's page cursor shows Bob only his own invoices.

@@ -1,6 +1,6 @@
 """Bitcoin-family wallets over the HTTP API: address types, the gap-limit warning, PATCH, and
-invoices refused at the gap limit until a payment (from a real litecoind) uses an address —
-on SQLite and PostgreSQL."""
+with `on_gap: refuse` invoices refused at the gap limit until a payment (from a real litecoind)
+uses an address — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -95,9 +95,12 @@ async def test_wallet_input_errors_are_problems(gateway: Gateway) -> None:
     assert (await shop.get("/v1/wallets")).json() == []
 
 
-async def test_gap_limit_refuses_invoices_and_patch_raises_it(gateway: Gateway) -> None:
+async def test_on_gap_refuse_keeps_the_409_and_patch_raises_the_limit(gateway: Gateway) -> None:
     shop = await gateway.merchant(with_wallets=False)
-    created = await shop.post("/v1/wallets", {"network": "ltc", "xpub": VPUB, "gap_limit": 3})
+    created = await shop.post(
+        "/v1/wallets", {"network": "ltc", "xpub": VPUB, "gap_limit": 3, "on_gap": "refuse"}
+    )
+    assert created.json()["on_gap"] == "refuse", created.text
     wallet_id = created.json()["id"]
     for _ in range(3):
         await shop.invoice(network="ltc", currency="LTC", amount="1")
@@ -115,6 +118,19 @@ async def test_gap_limit_refuses_invoices_and_patch_raises_it(gateway: Gateway) 
     assert again.status_code == 409
     bad = await patch(shop, f"/v1/wallets/{wallet_id}", {"gap_limit": 0})
     assert bad.status_code in (400, 422)
+    # Back to the default policy: the next invoice gets its address, and the wallet says what
+    # gap limit a wallet app now needs.
+    warn = await patch(shop, f"/v1/wallets/{wallet_id}", {"on_gap": "warn"})
+    assert (warn.json()["on_gap"], warn.json()["gap_limit"]) == ("warn", 4), warn.text
+    await shop.invoice(network="ltc", currency="LTC", amount="1")
+    wallet = (await shop.get(f"/v1/wallets/{wallet_id}")).json()
+    assert wallet["gap"] == {
+        "unused_run": 5,
+        "needed_gap_limit": 5,
+        "last_paid_index": None,
+        "exceeds_gap_limit": True,
+    }
+    assert [w["code"] for w in wallet["warnings"]] == ["gap_limit", "gap_limit_exceeded"]
 
 
 async def test_a_payment_reopens_the_gap(clean_database_url: str, litecoind: LitecoindNode) -> None:
@@ -122,7 +138,9 @@ async def test_a_payment_reopens_the_gap(clean_database_url: str, litecoind: Lit
     async with running_gateway(clean_database_url, [network]) as gateway:
         shop = await gateway.merchant(with_wallets=False)
         key = account_key_from_mnemonic(MNEMONIC, LTC, account=7)
-        created = await shop.post("/v1/wallets", {"network": "ltc", "xpub": key, "gap_limit": 2})
+        created = await shop.post(
+            "/v1/wallets", {"network": "ltc", "xpub": key, "gap_limit": 2, "on_gap": "refuse"}
+        )
         assert created.status_code == 201, created.text
         await gateway.sync("ltc")
         await shop.invoice(network="ltc", currency="LTC", amount="0.01")

@@ -18,7 +18,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
+from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemonic
+from chaingate.adapters.chains.bitcoin.params import BUILT_IN
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
+from chaingate.adapters.chains.evm.derivation import account_xpub_from_mnemonic
 from chaingate.adapters.db.tables import (
     api_keys,
     dashboard_sessions,
@@ -33,6 +37,7 @@ from chaingate.services.dispatch import dispatch_due
 from tests.support.clock import SteerableClock
 from tests.support.dashboard import PASSWORD, add_user, csrf_of, log_in, settle_with_payment
 from tests.support.gateway import (
+    MERCHANT_MNEMONICS,
     PRODUCTION_BASE_URL,
     Gateway,
     MerchantHandle,
@@ -298,20 +303,47 @@ async def test_every_page_renders_the_merchants_data(
     assert (await signed_in.get("/dashboard/export")).status_code == 200
 
 
-async def test_the_gap_limit_warning_appears_when_unused_addresses_reach_it(
-    gateway: Gateway, shop: MerchantHandle, signed_in: httpx.AsyncClient
+async def test_gap_figures_and_warning_per_family(
+    clean_database_url: str, clock: SteerableClock
 ) -> None:
-    first = await shop.invoice(amount="1", currency="ETH", network="anvil")
-    await settle_with_payment(
-        gateway.container.db, str(first["id"]), 10**18, gateway.container.clock.now()
+    ltc = BitcoinNetworkConfig(
+        name="ltc", chain="litecoin", chain_network="regtest", rpc_urls=["http://127.0.0.1:9"]
     )
-    for _ in range(19):
-        await shop.invoice(amount="1", currency="ETH", network="anvil")
-    page = (await signed_in.get("/dashboard/wallets")).text
-    assert "19 of gap limit 20" in page and "data-gap-warning" not in page
-    await shop.invoice(amount="1", currency="ETH", network="anvil")
-    page = (await signed_in.get("/dashboard/wallets")).text
-    assert "20 of gap limit 20" in page and 'data-gap-warning="anvil"' in page
+    async with running_production_gateway(
+        clean_database_url, [NETWORK, ltc], clock=clock
+    ) as gateway:
+        shop = await gateway.merchant("Alice's shop", with_wallets=False)
+        keys = {
+            "anvil": account_xpub_from_mnemonic(MERCHANT_MNEMONICS[0]),
+            "ltc": account_key_from_mnemonic(
+                MERCHANT_MNEMONICS[0], BUILT_IN[("litecoin", "regtest")]
+            ),
+        }
+        for network, key in keys.items():
+            body = {"network": network, "xpub": key, "gap_limit": 5}
+            assert (await shop.post("/v1/wallets", body)).status_code == 201
+        await add_user(gateway.container.db, shop.merchant_id, ALICE, clock.now())
+        transport = gateway.client._transport
+        async with httpx.AsyncClient(transport=transport, base_url=PRODUCTION_BASE_URL) as web:
+            assert (await log_in(web, ALICE)).status_code == 303
+
+            first = await shop.invoice(amount="1", currency="LTC", network="ltc")
+            await settle_with_payment(gateway.container.db, str(first["id"]), 10**8, clock.now())
+            for _ in range(5):
+                await shop.invoice(amount="1", currency="LTC", network="ltc")
+            for _ in range(7):  # EVM: more unused addresses than the gap limit, no warning
+                await shop.invoice(amount="1", currency="ETH", network="anvil")
+            page = (await web.get("/dashboard/wallets")).text
+            # Five unused after the paid one: a wallet app with gap limit 5 still sees them all.
+            assert 'data-needed-gap="5"' in page and "data-gap-warning" not in page
+            assert "data-no-gap-rule" in page  # said on the EVM wallet, which has no figures
+            assert page.count("data-needed-gap") == 1
+            assert "wpkh(tpub" in page  # the Bitcoin wallet's output descriptor
+
+            await shop.invoice(amount="1", currency="LTC", network="ltc")
+            page = (await web.get("/dashboard/wallets")).text
+            assert 'data-needed-gap="6"' in page and 'data-gap-warning="ltc"' in page
+            assert 'data-gap-warning="anvil"' not in page
 
 
 async def test_another_merchants_ids_are_not_found(

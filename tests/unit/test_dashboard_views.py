@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, date, datetime
 
+from chaingate.domain.gap import gap_status
 from chaingate.domain.models import Wallet
 from chaingate.services.dashboard import WalletView, chart_bars
 from chaingate.services.dashboard_export import csv_line, safe_cell
@@ -40,11 +41,15 @@ def test_csv_lines_quote_separators_and_stay_one_record() -> None:
 
 
 def _wallet(gap_limit: int) -> Wallet:
-    return Wallet("wal_1", "mer_1", "anvil", "xpub", 30, datetime(2026, 1, 1, tzinfo=UTC),
-                  None, gap_limit)  # fmt: skip
+    return Wallet("wal_1", "mer_1", "ltc", "tpub", 30, datetime(2026, 1, 1, tzinfo=UTC),
+                  "p2wpkh", gap_limit)  # fmt: skip
 
 
-def test_the_gap_warning_starts_when_the_unused_tail_reaches_the_limit() -> None:
-    assert not WalletView(_wallet(20), 19).gap_warning
-    assert WalletView(_wallet(20), 20).gap_warning
-    assert WalletView(_wallet(5), 7).gap_warning
+def test_the_gap_warning_starts_when_a_wallet_app_would_miss_an_address() -> None:
+    # 20 unused addresses: a wallet app with gap limit 20 still sees the newest one.
+    assert not WalletView(_wallet(20), gap_status(30, 9, 3), None).gap_warning
+    assert WalletView(_wallet(20), gap_status(30, 8, 3), None).gap_warning
+    # A paid address far behind the previous one needs the wider gap even with no unused run.
+    assert WalletView(_wallet(5), gap_status(30, 29, 7), None).gap_warning
+    # No gap rule (EVM), or a network no longer configured: no figures, no warning.
+    assert not WalletView(_wallet(5), None, None, no_gap_rule=True).gap_warning

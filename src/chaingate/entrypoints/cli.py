@@ -18,7 +18,7 @@ from chaingate.entrypoints.runtime import WORKERS, serve
 from chaingate.services.dashboard_auth import create_user
 from chaingate.services.invoicing import resolve_network
 from chaingate.services.merchants import create_merchant
-from chaingate.services.wallets import register_wallet
+from chaingate.services.wallets import NewWallet, register_wallet
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +78,27 @@ def _parser() -> argparse.ArgumentParser:
         choices=["p2wpkh", "p2sh-p2wpkh", "p2tr"],
         help="Bitcoin family: script type (default: as the key's version says, else p2wpkh)",
     )
-    add.add_argument("--gap-limit", type=int, default=20, help="Bitcoin family (default 20)")
+    add.add_argument(
+        "--gap-limit",
+        type=int,
+        default=20,
+        help="Bitcoin family: the gap limit of your wallet app (default 20). Wallet apps stop "
+        "looking after that many unused addresses in a row; GET /v1/wallets/{id} says which gap "
+        "limit the app needs. EVM wallets have no gap rule.",
+    )
+    add.add_argument(
+        "--on-gap",
+        choices=["warn", "refuse"],
+        default="warn",
+        help="Bitcoin family: past the gap limit, warn (default: addresses are still handed "
+        "out, a wallet.gap_warning event at each multiple of the gap limit) or refuse new "
+        "invoices (409 gap_limit_reached)",
+    )
+    add.add_argument(
+        "--key-origin",
+        help="Bitcoin family: master key fingerprint and account path (d34db33f/84h/0h/0h), "
+        "for the output descriptor hardware wallets sign with",
+    )
     add.set_defaults(handler=_wallet_add)
 
     run = commands.add_parser("run", help="run the API and all workers in one process")
@@ -163,17 +183,17 @@ def _wallet_add(args: argparse.Namespace) -> int:
         container = build_container(_settings())
         try:
             network = resolve_network(container.settings, args.network)
-            address_type = container.address_type_for(network, args.xpub, args.address_type)
+            request = NewWallet(
+                args.merchant,
+                args.xpub,
+                address_type=args.address_type,
+                gap_limit=args.gap_limit,
+                on_gap=args.on_gap,
+                key_origin=args.key_origin,
+            )
             async with container.db.uow() as uow:
-                wallet = await register_wallet(
-                    uow,
-                    args.merchant,
-                    network,
-                    args.xpub,
-                    container.deriver(network, address_type),
-                    container.clock.now(),
-                    address_type=address_type,
-                    gap_limit=args.gap_limit,
+                wallet, _ = await register_wallet(
+                    uow, request, network, container.family(network), container.clock.now()
                 )
         finally:
             await container.close()

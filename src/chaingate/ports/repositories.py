@@ -61,10 +61,21 @@ class WalletRepository(Protocol):
 
     async def for_network(self, merchant_id: str, network: str) -> Wallet | None: ...
 
-    async def by_account_key(self, network: str, account_key: str) -> Wallet | None: ...
+    async def by_key_identity(self, network: str, key_identity: str) -> Wallet | None:
+        """The wallet that holds this key material on `network` (any merchant's), or None."""
+        ...
 
-    async def reserve_index(self, wallet_id: str) -> int:
-        """Take the wallet's next derivation index.
+    async def release_key(self, wallet_id: str) -> Wallet:
+        """Take the key from the wallet (it hands out no more addresses); the wallet as it was
+        locked, so its next_index counts every address it handed out."""
+        ...
+
+    async def hold_key(self, wallet_id: str, key_identity: str, next_index: int) -> None:
+        """Give the wallet the key back, continuing at `next_index` or beyond."""
+        ...
+
+    async def reserve_index(self, wallet_id: str) -> tuple[int, Wallet]:
+        """Take the wallet's next derivation index; also answers the wallet as locked.
 
         The UPDATE row-locks the wallet until commit, so concurrent invoices serialize here and
         never share an index; a rollback gives the index back, so none is skipped either.
@@ -75,7 +86,17 @@ class WalletRepository(Protocol):
         """The merchant's wallet `wallet_id`; None for another merchant's or an unknown one."""
         ...
 
-    async def set_gap_limit(self, wallet_id: str, gap_limit: int) -> None: ...
+    async def set_gap_policy(self, wallet_id: str, gap_limit: int, on_gap: str) -> None: ...
+
+    async def mark_gap_warned(self, wallet_id: str, run_start: int, threshold: int) -> None:
+        """Remember the run of unused addresses (its first index) and the threshold warned."""
+        ...
+
+    async def paid_gaps(self, wallet_id: str) -> tuple[int | None, int]:
+        """(the highest paid index or None, the widest distance between a paid index and the
+        paid one before it — from -1 for the first —, 0 without payments). Reads every paid
+        invoice of the wallet: not for hot paths."""
+        ...
 
     async def highest_paid_index(self, wallet_id: str) -> int | None:
         """The highest derivation index of the wallet whose address received a payment that
@@ -88,7 +109,9 @@ class WalletRepository(Protocol):
 
 
 class InvoiceRepository(Protocol):
-    async def add(self, invoice: Invoice) -> None: ...
+    async def add(self, invoice: Invoice) -> None:
+        """Raises Conflict `address_in_use` when another invoice already has the address."""
+        ...
 
     async def get(self, invoice_id: str, *, merchant_id: str | None = None) -> Invoice | None:
         """The invoice, or None — also when it belongs to another merchant than `merchant_id`."""

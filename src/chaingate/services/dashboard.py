@@ -12,11 +12,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from chaingate.config import Settings
 from chaingate.domain.errors import NotFound
+from chaingate.domain.gap import GapStatus
 from chaingate.domain.models import Event, Invoice, Payment, Wallet, WebhookAttempt
 from chaingate.domain.money import format_amount
 from chaingate.domain.records import DeliveryView, InvoiceSearch
 from chaingate.ports import UnitOfWork
-from chaingate.services.wallets import unused_before
+from chaingate.services.invoicing import FamilyLookup
+from chaingate.services.wallet_gap import wallet_gap
 
 PAGE_SIZE = 25
 OVERVIEW_DAYS = 14
@@ -149,18 +151,30 @@ async def invoice_detail(uow: UnitOfWork, merchant_id: str, invoice_id: str) -> 
 @dataclass(frozen=True, slots=True)
 class WalletView:
     wallet: Wallet
-    unused_tail: int  # addresses handed out since the last paid one (what the gap limit counts)
+    gap: GapStatus | None  # None where the network's family has no gap rule (EVM)
+    descriptor: str | None  # the output descriptor, where the family has one
+    no_gap_rule: bool = False  # the family says its wallets have no gap limit
 
     @property
     def gap_warning(self) -> bool:
-        """True when the merchant's wallet software would stop scanning before new addresses."""
-        return self.unused_tail >= self.wallet.gap_limit
+        """True when a wallet app with the configured gap limit misses some handed-out address
+        (the same figures as GET /v1/wallets/{id})."""
+        return self.gap is not None and self.gap.needed_gap_limit > self.wallet.gap_limit
 
 
-async def wallets(uow: UnitOfWork, merchant_id: str) -> list[WalletView]:
+async def wallets(
+    uow: UnitOfWork, merchant_id: str, settings: Settings, family_of: FamilyLookup
+) -> list[WalletView]:
     views = []
     for wallet in await uow.wallets.list(merchant_id):
-        # The same count invoice creation checks: the warning shows what the API would refuse.
-        tail = await unused_before(uow, wallet, wallet.next_index)
-        views.append(WalletView(wallet, tail))
+        network = settings.network(wallet.network)
+        if network is None:  # a network no longer configured: its rules are unknown
+            views.append(WalletView(wallet, None, None))
+            continue
+        family = family_of(network)
+        gap = await wallet_gap(uow, wallet) if family.wallet_policy.gap_limit else None
+        descriptor = family.output_descriptor(
+            network, wallet.account_key, wallet.address_type, wallet.key_origin
+        )
+        views.append(WalletView(wallet, gap, descriptor, not family.wallet_policy.gap_limit))
     return views

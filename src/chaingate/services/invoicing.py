@@ -21,7 +21,7 @@ from chaingate.services.checkout import validate_redirect_url
 from chaingate.services.events import emit
 from chaingate.services.idempotency import Claim
 from chaingate.services.payloads import invoice_document
-from chaingate.services.wallets import check_gap
+from chaingate.services.wallet_gap import guard_gap
 
 FamilyLookup = Callable[[NetworkConfig], ChainFamily]
 """The chain family serving a network (the composition root's table)."""
@@ -70,8 +70,10 @@ async def create_invoice(
 ) -> tuple[Invoice, dict[str, Any]]:
     """Store a new invoice with a never-used deposit address; returns it and its API view.
 
-    Raises a DomainError subclass (nothing written) for any invalid field, and Conflict
-    `wallet_not_configured` when the merchant has no wallet on the network.
+    Raises a DomainError subclass (nothing written) for any invalid field, Conflict
+    `wallet_not_configured` when the merchant has no wallet on the network,
+    `wallet_key_released` when another wallet took its key, `gap_limit_reached` (only with
+    `on_gap: refuse`), `address_in_use` (a key shared outside the gateway's knowledge).
     """
     network = resolve_network(ctx.settings, request.network)
     decimals = network.asset_decimals(request.currency)
@@ -133,13 +135,20 @@ async def create_invoice(
             code="wallet_not_configured",
         )
     family = ctx.family_of(network)
-    index = await uow.wallets.reserve_index(wallet.id)
-    if family.wallet_policy.gap_limit:
-        await check_gap(uow, wallet, index)
+    index, wallet = await uow.wallets.reserve_index(wallet.id)
+    if wallet.key_identity is None:
+        raise Conflict(
+            "another wallet holds this wallet's key now (its merchant proved control of the "
+            "key); claim it back with POST "
+            f"/v1/wallets/{wallet.id}/claim and a signature made with the key",
+            code="wallet_key_released",
+        )
+    invoice_id = new_id("inv")
+    await guard_gap(uow, wallet, index, family.wallet_policy, now, invoice_id)
     address = family.deriver(network, wallet.address_type).derive(wallet.account_key, index)
     expires_at = now + timedelta(seconds=expires_in)
     invoice = Invoice(
-        id=new_id("inv"),
+        id=invoice_id,
         merchant_id=request.merchant_id,
         network=network.name,
         asset=request.currency,

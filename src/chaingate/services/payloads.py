@@ -14,8 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaingate.config import NetworkConfig
+from chaingate.domain.gap import GapStatus, OnGap
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus, PaymentStatus
-from chaingate.domain.models import Invoice, Payment
+from chaingate.domain.models import Invoice, Payment, Wallet
 from chaingate.domain.money import format_amount
 from chaingate.ports import ChainFamily
 
@@ -141,3 +142,95 @@ def payment_document(
     payment: Payment, network: NetworkConfig, family: ChainFamily
 ) -> dict[str, Any]:
     return document(payment_payload(payment, network, family))
+
+
+class GapPayload(BaseModel):
+    """Where the wallet stands with its wallet app's gap limit (Bitcoin family)."""
+
+    unused_run: int = Field(description="Addresses handed out after the last paid one, all unused.")
+    needed_gap_limit: int = Field(
+        description="The smallest gap limit with which a wallet app finds every payment to "
+        "every address handed out so far (a late payment to an old invoice included)."
+    )
+    last_paid_index: int | None
+    exceeds_gap_limit: bool = Field(description="needed_gap_limit > gap_limit")
+
+
+class WalletWarningPayload(BaseModel):
+    code: str
+    detail: str
+
+
+class WalletPayload(BaseModel):
+    id: str
+    object: Literal["wallet"]
+    network: str
+    status: Literal["active", "released"] = Field(
+        description="released: another wallet proved control of this key and holds it; this "
+        "one hands out no more addresses until it claims the key back."
+    )
+    xpub: str
+    address_type: str | None
+    key_origin: str | None
+    gap_limit: int
+    on_gap: OnGap
+    next_index: int
+    gap: GapPayload | None = Field(
+        description="Bitcoin family only; null where the family has no gap rule (EVM)."
+    )
+    created_at: str
+    warnings: list[WalletWarningPayload]
+
+
+def wallet_payload(
+    wallet: Wallet, gap: GapStatus | None, warnings: Sequence[tuple[str, str]]
+) -> WalletPayload:
+    """`gap`: None where the wallet's family has no gap rule; `warnings`: (code, detail)."""
+    return WalletPayload(
+        id=wallet.id,
+        object="wallet",
+        network=wallet.network,
+        status="active" if wallet.key_identity is not None else "released",
+        xpub=wallet.account_key,
+        address_type=wallet.address_type,
+        key_origin=wallet.key_origin,
+        gap_limit=wallet.gap_limit,
+        on_gap=OnGap(wallet.on_gap),
+        next_index=wallet.next_index,
+        gap=None
+        if gap is None
+        else GapPayload(
+            unused_run=gap.unused_run,
+            needed_gap_limit=gap.needed_gap_limit,
+            last_paid_index=gap.last_paid_index,
+            exceeds_gap_limit=gap.needed_gap_limit > wallet.gap_limit,
+        ),
+        created_at=iso(wallet.created_at),
+        warnings=[WalletWarningPayload(code=c, detail=d) for c, d in warnings],
+    )
+
+
+class DescriptorPayload(BaseModel):
+    """The output descriptor of a wallet's receive addresses, as wallet apps import it."""
+
+    wallet_id: str
+    network: str
+    descriptor: str = Field(description="With its BIP-380 checksum after '#'.")
+    checksum: str
+    range: list[int] = Field(
+        min_length=2,
+        max_length=2,
+        description="[first, last]: the derivation indexes handed out so far (import this "
+        "range, or a wider one).",
+    )
+    addresses_handed_out: int
+    key_origin: str | None
+    origin_known: bool = Field(
+        description="false: no key origin was registered; the descriptor lacks the master "
+        "fingerprint and path, which watch-only wallets do not need but hardware wallets need "
+        "to sign."
+    )
+    timestamp: int = Field(
+        description="Unix time of the wallet's registration: no address of it was handed out "
+        "earlier, so a rescan may start there."
+    )

@@ -1,24 +1,74 @@
-"""Watch-only wallets: one account-level extended public key per merchant and network."""
+"""Watch-only wallets: one account-level extended public key per merchant and network.
+
+A wallet is its key MATERIAL (public key + chain code + script type, domain/wallet_key.py):
+the same key in another serialization is the same wallet. One wallet per key and network
+holds it; a merchant who registers a key another wallet holds must prove control of it (a
+signed message from the key of `.../0/0`), and then takes it over: the earlier holder — a
+squatter who copied a public key, or the merchant's own old account — hands out no more
+addresses, and the new wallet continues after every index the old one used, so no address is
+ever handed out twice.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from chaingate.config import NetworkConfig
+from chaingate.config import NetworkConfig, Settings
 from chaingate.domain.errors import Conflict, DomainError, NotFound
+from chaingate.domain.events import EventType
+from chaingate.domain.gap import OnGap
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import Wallet
-from chaingate.ports import AddressDeriver, UnitOfWork, WalletPolicy
-
-DEFAULT_GAP_LIMIT = 20
-MAX_GAP_LIMIT = 1000
+from chaingate.ports import ChainFamily, UnitOfWork, WalletPolicy
+from chaingate.services.events import emit
+from chaingate.services.idempotency import Claim
+from chaingate.services.invoicing import FamilyLookup
+from chaingate.services.payloads import DescriptorPayload, document
+from chaingate.services.wallet_gap import dumps, wallet_document
 
 
 @dataclass(frozen=True, slots=True)
-class WalletWarning:
-    code: str
-    detail: str
+class WalletContext:
+    """The configuration wallet use cases need: the networks and their chain families."""
+
+    settings: Settings
+    family_of: FamilyLookup
+
+    def policy_of(self, network_name: str) -> WalletPolicy | None:
+        """The wallet policy of a configured network; None for one no longer configured."""
+        network = self.settings.network(network_name)
+        return None if network is None else self.family_of(network).wallet_policy
+
+    def network(self, network_name: str) -> tuple[NetworkConfig, ChainFamily]:
+        """The configured network and its family. Raises NotFound `network_not_configured`
+        for a wallet whose network was removed from the configuration."""
+        network = self.settings.network(network_name)
+        if network is None:
+            raise NotFound(
+                f"network {network_name!r} is no longer configured",
+                code="network_not_configured",
+            )
+        return network, self.family_of(network)
+
+
+DEFAULT_GAP_LIMIT = 20
+MAX_GAP_LIMIT = 1000
+CLAIM_INDEX = 0  # the receive address whose key signs a claim: the first one every app shows
+
+
+@dataclass(frozen=True, slots=True)
+class NewWallet:
+    merchant_id: str
+    account_key: str
+    address_type: str | None = None  # None: as the family and the key's version decide
+    gap_limit: int = DEFAULT_GAP_LIMIT
+    on_gap: str = OnGap.WARN.value
+    key_origin: str | None = None  # "fingerprint/84h/0h/0h", for the output descriptor
+    # A signature of `claim_message` by the key of .../0/0: needed only when another wallet
+    # holds the key.
+    ownership_proof: str | None = None
 
 
 def check_gap_limit(gap_limit: int) -> int:
@@ -32,103 +82,239 @@ def check_gap_limit(gap_limit: int) -> int:
     return gap_limit
 
 
-def wallet_warnings(policy: WalletPolicy, wallet: Wallet) -> list[WalletWarning]:
-    """What the merchant must know about using this key elsewhere (empty where the family's
-    wallets have no gap limit)."""
-    if not policy.gap_limit:
-        return []
-    return [
-        WalletWarning(
-            code="gap_limit",
-            detail=(
-                f"Invoices pay to the receive addresses .../0/0, .../0/1, ... of this key. A "
-                f"wallet app using the same key (Electrum, Sparrow, a hardware wallet) stops "
-                f"looking for payments after a run of unused addresses (its gap limit, usually "
-                f"20): payments beyond it are not lost, but the app will not show them until "
-                f"its gap limit is raised. The gateway refuses a new invoice (409 "
-                f"gap_limit_reached) when the last {wallet.gap_limit} addresses it handed out "
-                f"are all unpaid; raise the limit here (PATCH) and in the wallet app together."
-            ),
-        )
-    ]
+def check_on_gap(on_gap: str) -> OnGap:
+    try:
+        return OnGap(on_gap)
+    except ValueError:
+        raise DomainError(
+            "on_gap must be 'warn' or 'refuse'", code="invalid_on_gap", field="on_gap", status=422
+        ) from None
+
+
+def claim_message(merchant_id: str, network: str, key_identity: str) -> str:
+    """What the owner of a key signs to have it serve `merchant_id`: naming the merchant, the
+    network and the key, so a signature serves no one else and nowhere else."""
+    return (
+        f"ChainGate: merchant {merchant_id} receives payments to key {key_identity[:32]} "
+        f"on network {network}"
+    )
 
 
 async def register_wallet(
     uow: UnitOfWork,
-    merchant_id: str,
+    request: NewWallet,
     network: NetworkConfig,
-    account_key: str,
-    deriver: AddressDeriver,
+    family: ChainFamily,
     now: datetime,
-    *,
-    address_type: str | None = None,
-    gap_limit: int = DEFAULT_GAP_LIMIT,
-) -> Wallet:
-    """Store the merchant's key for `network` after checking it derives addresses.
+    idempotency: Claim | None = None,
+) -> tuple[Wallet, dict[str, Any]]:
+    """Store the merchant's key for `network` after checking it derives addresses; returns the
+    wallet and its API view (remembered with the Idempotency-Key in the same commit).
 
-    `deriver` must be the one for `address_type` (None where the family has one address form,
-    as `ChainFamily.address_type` answers). Raises
-    InvalidWallet for an unusable or private key, DomainError `invalid_gap_limit`, Conflict when
-    the merchant already has a wallet on the network or another merchant registered the key.
+    Raises InvalidWallet for an unusable or private key or a wrong key origin, DomainError
+    `invalid_gap_limit` / `invalid_on_gap` / `invalid_ownership_proof`, Conflict
+    `wallet_exists` (the merchant has a wallet on the network) or `wallet_key_in_use` (another
+    wallet holds the key: the problem's `claim` says what to sign).
     """
-    check_gap_limit(gap_limit)
-    normalized = deriver.normalize_account_key(account_key)
-    if await uow.wallets.for_network(merchant_id, network.name) is not None:
+    check_gap_limit(request.gap_limit)
+    on_gap = check_on_gap(request.on_gap)
+    address_type = family.address_type(network, request.account_key, request.address_type)
+    deriver = family.deriver(network, address_type)
+    account_key = deriver.normalize_account_key(request.account_key)
+    identity = deriver.key_identity(account_key)
+    origin = (
+        None
+        if request.key_origin is None
+        else family.key_origin(network, account_key, request.key_origin)
+    )
+    if await uow.wallets.for_network(request.merchant_id, network.name) is not None:
         raise Conflict(
             f"a wallet for network {network.name!r} is already registered", code="wallet_exists"
         )
-    if await uow.wallets.by_account_key(network.name, normalized) is not None:
-        raise Conflict(
-            "this extended public key is already registered on this network",
-            code="wallet_key_in_use",
-        )
     wallet = Wallet(
         id=new_id("wal"),
-        merchant_id=merchant_id,
+        merchant_id=request.merchant_id,
         network=network.name,
-        account_key=normalized,
+        account_key=account_key,
         next_index=0,
         created_at=now,
         address_type=address_type,
-        gap_limit=gap_limit,
+        gap_limit=request.gap_limit,
+        on_gap=on_gap.value,
+        key_identity=identity,
+        key_origin=origin,
     )
+    holder = await uow.wallets.by_key_identity(network.name, identity)
+    if holder is not None:
+        proven = _check_proof(wallet, network, family, request.ownership_proof)
+        released = await _release(uow, holder, family, now)
+        wallet = replace(proven, next_index=released.next_index)
     await uow.wallets.add(wallet)
+    view = await wallet_document(uow, wallet, family.wallet_policy)
+    if idempotency is not None:
+        await idempotency.complete(uow, 201, dumps(view))
     await uow.commit()
-    return wallet
+    return wallet, view
 
 
-async def change_gap_limit(
-    uow: UnitOfWork, merchant_id: str, wallet_id: str, gap_limit: int
-) -> Wallet:
-    """Set the wallet's gap limit. Raises NotFound for another merchant's or an unknown
-    wallet, DomainError `invalid_gap_limit`."""
-    check_gap_limit(gap_limit)
+async def claim_wallet_key(
+    uow: UnitOfWork,
+    merchant_id: str,
+    wallet_id: str,
+    ownership_proof: str | None,
+    ctx: WalletContext,
+    now: datetime,
+) -> dict[str, Any]:
+    """Give a released wallet its key back on proof of control, taking it from whichever wallet
+    holds it; answers the wallet's view. A wallet that holds its key answers as it is.
+
+    Raises NotFound, DomainError `invalid_ownership_proof`, Conflict `wallet_key_in_use`
+    without a proof (its `claim` says what to sign).
+    """
     wallet = await uow.wallets.get(merchant_id, wallet_id)
     if wallet is None:
         raise NotFound(f"no wallet {wallet_id!r}")
-    await uow.wallets.set_gap_limit(wallet.id, gap_limit)
+    network, family = ctx.network(wallet.network)
+    if wallet.key_identity is not None:
+        return await wallet_document(uow, wallet, family.wallet_policy)
+    identity = family.deriver(network, wallet.address_type).key_identity(wallet.account_key)
+    claimant = replace(wallet, key_identity=identity)
+    _check_proof(claimant, network, family, ownership_proof)
+    next_index = wallet.next_index
+    holder = await uow.wallets.by_key_identity(network.name, identity)
+    if holder is not None:
+        next_index = max(next_index, (await _release(uow, holder, family, now)).next_index)
+    await uow.wallets.hold_key(wallet.id, identity, next_index)
+    claimed = await uow.wallets.get(merchant_id, wallet_id)
+    assert claimed is not None
+    view = await wallet_document(uow, claimed, family.wallet_policy)
     await uow.commit()
-    return replace(wallet, gap_limit=gap_limit)
+    return view
 
 
-async def unused_before(uow: UnitOfWork, wallet: Wallet, index: int) -> int:
-    """How many addresses right before `index` were handed out and never received a payment."""
-    paid = await uow.wallets.highest_paid_index(wallet.id)
-    return index - (paid + 1 if paid is not None else 0)
-
-
-async def check_gap(uow: UnitOfWork, wallet: Wallet, index: int) -> None:
-    """Refuse handing out address `index` when the `gap_limit` addresses before it were all
-    left unpaid (a wallet app scanning with that gap limit would never find it).
-
-    Raises Conflict `gap_limit_reached`. Call after reserving `index` (the wallet row is
-    locked then, so concurrent invoices see each other).
-    """
-    if await unused_before(uow, wallet, index) >= wallet.gap_limit:
-        raise Conflict(
-            f"the last {wallet.gap_limit} addresses of this wallet received no payment; a "
-            f"wallet app with gap limit {wallet.gap_limit} would not find a payment to the next "
-            f"one. Wait for a payment, or raise gap_limit (PATCH /v1/wallets/{wallet.id}) and "
-            f"the gap limit of your wallet app",
-            code="gap_limit_reached",
+def _check_proof(
+    wallet: Wallet, network: NetworkConfig, family: ChainFamily, proof: str | None
+) -> Wallet:
+    """`wallet` (with its key identity) once `proof` shows its merchant controls the key.
+    Raises Conflict `wallet_key_in_use` without a proof, `invalid_ownership_proof`."""
+    assert wallet.key_identity is not None
+    message = claim_message(wallet.merchant_id, network.name, wallet.key_identity)
+    if proof is None:
+        address = family.deriver(network, wallet.address_type).derive(
+            wallet.account_key, CLAIM_INDEX
         )
+        raise Conflict(
+            "another wallet already holds this key on this network. If it is yours, sign "
+            f"claim.message with the key of your first receive address ({address}, .../0/0) and "
+            "send the signature as ownership_proof: the key then moves to this wallet",
+            code="wallet_key_in_use",
+            extra={"claim": {"message": message, "address": address, "index": CLAIM_INDEX}},
+        )
+    if not family.proves_key_control(
+        network, wallet.account_key, wallet.address_type, message, proof
+    ):
+        raise DomainError(
+            "ownership_proof is not a signature of claim.message by the key of .../0/0 "
+            f"(the message: {message!r})",
+            code="invalid_ownership_proof",
+            field="ownership_proof",
+            status=422,
+        )
+    return wallet
+
+
+async def _release(uow: UnitOfWork, holder: Wallet, family: ChainFamily, now: datetime) -> Wallet:
+    """Take the key from `holder` and tell its merchant; the released wallet as it was locked."""
+    released = await uow.wallets.release_key(holder.id)
+    await emit(
+        uow,
+        merchant_id=released.merchant_id,
+        event_type=EventType.WALLET_KEY_CLAIMED,
+        data={"wallet": await wallet_document(uow, released, family.wallet_policy)},
+        at=now,
+    )
+    return released
+
+
+async def change_gap_policy(
+    uow: UnitOfWork,
+    merchant_id: str,
+    wallet_id: str,
+    ctx: WalletContext,
+    *,
+    gap_limit: int | None = None,
+    on_gap: str | None = None,
+) -> dict[str, Any]:
+    """Set the wallet's gap limit and/or gap policy; answers the wallet's view. Raises NotFound
+    for another merchant's or an unknown wallet, DomainError `invalid_gap_limit`,
+    `invalid_on_gap`."""
+    if gap_limit is not None:
+        check_gap_limit(gap_limit)
+    if on_gap is not None:
+        check_on_gap(on_gap)
+    wallet = await uow.wallets.get(merchant_id, wallet_id)
+    if wallet is None:
+        raise NotFound(f"no wallet {wallet_id!r}")
+    changed = replace(
+        wallet,
+        gap_limit=wallet.gap_limit if gap_limit is None else gap_limit,
+        on_gap=wallet.on_gap if on_gap is None else on_gap,
+    )
+    await uow.wallets.set_gap_policy(wallet.id, changed.gap_limit, changed.on_gap)
+    view = await wallet_document(uow, changed, ctx.policy_of(changed.network))
+    await uow.commit()
+    return view
+
+
+async def wallet_view(
+    uow: UnitOfWork, merchant_id: str, wallet_id: str, ctx: WalletContext
+) -> dict[str, Any]:
+    """The merchant's wallet as the API answers it. Raises NotFound."""
+    wallet = await uow.wallets.get(merchant_id, wallet_id)
+    if wallet is None:
+        raise NotFound(f"no wallet {wallet_id!r}")
+    return await wallet_document(uow, wallet, ctx.policy_of(wallet.network))
+
+
+async def wallet_views(
+    uow: UnitOfWork, merchant_id: str, ctx: WalletContext
+) -> list[dict[str, Any]]:
+    return [
+        await wallet_document(uow, wallet, ctx.policy_of(wallet.network))
+        for wallet in await uow.wallets.list(merchant_id)
+    ]
+
+
+async def output_descriptor(
+    uow: UnitOfWork, merchant_id: str, wallet_id: str, ctx: WalletContext
+) -> dict[str, Any]:
+    """The output descriptor of the wallet's receive addresses and the range handed out.
+    Raises NotFound (code `descriptor_not_available` where the family has none,
+    `network_not_configured`)."""
+    wallet = await uow.wallets.get(merchant_id, wallet_id)
+    if wallet is None:
+        raise NotFound(f"no wallet {wallet_id!r}")
+    network, family = ctx.network(wallet.network)
+    descriptor = family.output_descriptor(
+        network, wallet.account_key, wallet.address_type, wallet.key_origin
+    )
+    if descriptor is None:
+        raise NotFound(
+            f"wallets on network {wallet.network!r} have no output descriptor (accounts, not "
+            "output scripts: a wallet app finds every address of the xpub itself)",
+            code="descriptor_not_available",
+        )
+    checksum = descriptor.rsplit("#", 1)[1]
+    return document(
+        DescriptorPayload(
+            wallet_id=wallet.id,
+            network=wallet.network,
+            descriptor=descriptor,
+            checksum=checksum,
+            range=[0, max(wallet.next_index - 1, 0)],
+            addresses_handed_out=wallet.next_index,
+            key_origin=wallet.key_origin,
+            origin_known=wallet.key_origin is not None,
+            timestamp=int(wallet.created_at.timestamp()),
+        )
+    )

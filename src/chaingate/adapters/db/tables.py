@@ -62,9 +62,19 @@ wallets = Table(
     # How many unused addresses in a row the merchant's own wallet software will still scan.
     Column("gap_limit", Integer, nullable=False, server_default="20"),
     Column("created_at", UtcDateTime, nullable=False),
+    # -- migration 0006: the key's identity, its origin, and the gap policy --------------------
+    # domain.wallet_key.key_identity: public key + chain code + script type. NULL once a proven
+    # owner of the key material claimed it: this wallet hands out no more addresses.
+    Column("key_identity", String(64)),
+    Column("key_origin", String(120)),  # "d34db33f/84h/0h/0h", for the output descriptor
+    Column("on_gap", String(8), nullable=False, server_default="warn"),  # warn | refuse
+    # The run of unused addresses last warned about (its first index) and the threshold.
+    Column("gap_warned_start", Integer),
+    Column("gap_warned_threshold", Integer, nullable=False, server_default="0"),
     UniqueConstraint("merchant_id", "network", name="uq_wallets_merchant_network"),
-    # The same key twice would hand one address to two merchants.
-    UniqueConstraint("network", "account_key", name="uq_wallets_network_account_key"),
+    # The same key material twice, in whatever serialization, would hand one address to two
+    # wallets: one key, one wallet per network.
+    UniqueConstraint("network", "key_identity", name="uq_wallets_network_key_identity"),
 )
 
 invoices = Table(

@@ -101,6 +101,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
+        # The standard members win: an extension never overrides type, status or code.
+        extra = {**exc.extra, **extra}
+        for member in ("type", "title", "status", "code", "detail", "instance"):
+            extra.pop(member, None)
         return problem(exc.status, exc.code, exc.detail, instance=request.url.path, **extra)
 
     @app.exception_handler(ApiProblem)

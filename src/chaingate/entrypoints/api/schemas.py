@@ -95,30 +95,51 @@ class WalletCreate(Strict):
         ge=1,
         le=1000,
         description=(
-            "Bitcoin family: how many unpaid addresses in a row may be handed out; match your "
-            "wallet app's gap limit."
+            "Bitcoin family: the gap limit of your wallet app (usually 20). Past it, on_gap "
+            "decides; the wallet's `gap` says what gap limit the app needs."
+        ),
+    )
+    on_gap: Literal["warn", "refuse"] = Field(
+        default="warn",
+        description=(
+            "Bitcoin family: when the run of unused addresses passes gap_limit, `warn` (the "
+            "default) still hands out addresses and sends `wallet.gap_warning` once per multiple "
+            "of gap_limit; `refuse` answers new invoices 409 gap_limit_reached. EVM wallets "
+            "have no gap rule."
+        ),
+    )
+    key_origin: StrictStr | None = Field(
+        default=None,
+        max_length=120,
+        description=(
+            "Bitcoin family: the master key fingerprint and the account's path, as output "
+            "descriptors write it (`d34db33f/84h/0h/0h`). Not part of an xpub; without it the "
+            "exported descriptor has no origin (enough for watch-only wallets; hardware wallets "
+            "need it to sign)."
+        ),
+    )
+    ownership_proof: StrictStr | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "Only when another wallet holds this key (409 wallet_key_in_use): the signature of "
+            "that answer's claim.message by the key of the first receive address (.../0/0), "
+            "base64 (Bitcoin signmessage) or 0x hex (Ethereum personal_sign)."
         ),
     )
 
 
 class WalletUpdate(Strict):
-    gap_limit: StrictInt = Field(ge=1, le=1000)
+    gap_limit: StrictInt | None = Field(default=None, ge=1, le=1000)
+    on_gap: Literal["warn", "refuse"] | None = None
 
 
-class WalletWarningOut(BaseModel):
-    code: str
-    detail: str
-
-
-class WalletOut(BaseModel):
-    id: str
-    network: str
-    xpub: str
-    address_type: str | None
-    gap_limit: int
-    next_index: int
-    created_at: str
-    warnings: list[WalletWarningOut]
+class WalletClaim(Strict):
+    ownership_proof: StrictStr | None = Field(
+        default=None,
+        max_length=200,
+        description="The signature of claim.message by the key of .../0/0 (see POST /v1/wallets).",
+    )
 
 
 class WebhookCreate(Strict):

@@ -21,7 +21,7 @@ from chaingate.entrypoints.dev.litecoind import (
     fund_wallets,
     start_litecoind,
 )
-from chaingate.services.wallets import register_wallet
+from chaingate.services.wallets import NewWallet, register_wallet
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,10 @@ async def ensure_ltc_wallet(container: Container, merchant_id: str, mnemonic: st
     async with container.db.uow() as uow:
         await register_wallet(
             uow,
-            merchant_id,
+            NewWallet(merchant_id, demo_ltc_key(mnemonic), address_type="p2wpkh"),
             network,
-            demo_ltc_key(mnemonic),
-            container.deriver(network, "p2wpkh"),
+            container.family(network),
             container.clock.now(),
-            address_type="p2wpkh",
         )
 
 

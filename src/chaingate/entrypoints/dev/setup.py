@@ -18,7 +18,7 @@ from chaingate.bootstrap import Container
 from chaingate.entrypoints.dev.anvil import ANVIL_MNEMONIC
 from chaingate.services.dashboard_auth import create_user
 from chaingate.services.merchants import SCOPES, authenticate, create_merchant, issue_api_key
-from chaingate.services.wallets import register_wallet
+from chaingate.services.wallets import NewWallet, register_wallet
 
 NETWORK_NAME = "anvil"
 USDT_DECIMALS = 6
@@ -142,8 +142,9 @@ async def ensure_demo_merchant(container: Container, previous: DevState | None) 
     network = container.settings.network(NETWORK_NAME)
     assert network is not None
     xpub = account_xpub_from_mnemonic(DEMO_MERCHANT_MNEMONIC)
+    identity = container.deriver(network).key_identity(xpub)
     async with container.db.uow() as uow:
-        existing = await uow.wallets.by_account_key(network.name, xpub)
+        existing = await uow.wallets.by_key_identity(network.name, identity)
     if existing is not None:
         # dev.json was lost but the database kept the demo merchant: give it a fresh key.
         async with container.db.uow() as uow:
@@ -152,7 +153,9 @@ async def ensure_demo_merchant(container: Container, previous: DevState | None) 
     async with container.db.uow() as uow:
         merchant, api_key = await create_merchant(uow, "Demo shop", now)
     async with container.db.uow() as uow:
-        await register_wallet(uow, merchant.id, network, xpub, container.deriver(network), now)
+        await register_wallet(
+            uow, NewWallet(merchant.id, xpub), network, container.family(network), now
+        )
     return DemoMerchant(merchant.id, api_key)
 
 

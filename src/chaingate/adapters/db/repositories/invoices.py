@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaingate.adapters.db.repositories._sql import insert_ignoring_duplicates
 from chaingate.adapters.db.tables import invoices, payments
+from chaingate.domain.errors import Conflict
 from chaingate.domain.invoice import AdditionalStatus, InvoiceStatus, PaymentStatus
 from chaingate.domain.models import Invoice, Payment
 from chaingate.domain.records import InvoiceFilter
@@ -23,7 +25,20 @@ class InvoiceRepository:
         self._conn = conn
 
     async def add(self, invoice: Invoice) -> None:
-        await self._conn.execute(invoices.insert().values(**_invoice_row(invoice)))
+        """Raises Conflict `address_in_use` when another invoice already has the address."""
+        try:
+            await self._conn.execute(invoices.insert().values(**_invoice_row(invoice)))
+        except IntegrityError as exc:
+            # uq_invoices_network_address. Keys are unique by their material, so only a key
+            # shared outside the gateway's knowledge gets here; never a 500 for the merchant.
+            if "address" not in str(exc.orig):
+                raise
+            raise Conflict(
+                f"the address of derivation index {invoice.derivation_index} already belongs "
+                f"to another invoice on {invoice.network}: this wallet's key is used by another "
+                "wallet too",
+                code="address_in_use",
+            ) from None
 
     async def get(self, invoice_id: str, *, merchant_id: str | None = None) -> Invoice | None:
         """The invoice, or None — also when it belongs to another merchant than `merchant_id`."""

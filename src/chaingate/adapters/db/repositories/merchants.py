@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -110,6 +110,11 @@ class WalletRepository:
                 address_type=wallet.address_type,
                 gap_limit=wallet.gap_limit,
                 created_at=wallet.created_at,
+                key_identity=wallet.key_identity,
+                key_origin=wallet.key_origin,
+                on_gap=wallet.on_gap,
+                gap_warned_start=wallet.gap_warned_start,
+                gap_warned_threshold=wallet.gap_warned_threshold,
             )
         )
 
@@ -127,12 +132,13 @@ class WalletRepository:
         )
         return _wallet(row)
 
-    async def by_account_key(self, network: str, account_key: str) -> Wallet | None:
+    async def by_key_identity(self, network: str, key_identity: str) -> Wallet | None:
+        """The wallet that holds this key material on `network` (any merchant's), or None."""
         row = (
             (
                 await self._conn.execute(
                     select(wallets).where(
-                        wallets.c.network == network, wallets.c.account_key == account_key
+                        wallets.c.network == network, wallets.c.key_identity == key_identity
                     )
                 )
             )
@@ -140,6 +146,36 @@ class WalletRepository:
             .first()
         )
         return _wallet(row)
+
+    async def release_key(self, wallet_id: str) -> Wallet:
+        """Take the key from the wallet (it hands out no more addresses); the wallet as it was
+        locked, so its next_index counts every address it handed out."""
+        row = (
+            (
+                await self._conn.execute(
+                    update(wallets)
+                    .where(wallets.c.id == wallet_id)
+                    .values(key_identity=None)
+                    .returning(*wallets.c)
+                )
+            )
+            .mappings()
+            .one()
+        )
+        return Wallet(**row)
+
+    async def hold_key(self, wallet_id: str, key_identity: str, next_index: int) -> None:
+        """Give the wallet the key back, continuing at `next_index` or beyond."""
+        await self._conn.execute(
+            update(wallets)
+            .where(wallets.c.id == wallet_id)
+            .values(
+                key_identity=key_identity,
+                next_index=func.max(wallets.c.next_index, next_index)
+                if self._conn.dialect.name == "sqlite"
+                else func.greatest(wallets.c.next_index, next_index),
+            )
+        )
 
     async def list(self, merchant_id: str) -> list[Wallet]:
         rows = (
@@ -151,19 +187,25 @@ class WalletRepository:
         ).mappings()
         return [Wallet(**r) for r in rows]
 
-    async def reserve_index(self, wallet_id: str) -> int:
-        """Take the wallet's next derivation index.
+    async def reserve_index(self, wallet_id: str) -> tuple[int, Wallet]:
+        """Take the wallet's next derivation index; also answers the wallet as locked.
 
         The UPDATE row-locks the wallet until commit, so concurrent invoices serialize here and
         never share an index; a rollback gives the index back, so none is skipped either.
         """
-        result = await self._conn.execute(
-            update(wallets)
-            .where(wallets.c.id == wallet_id)
-            .values(next_index=wallets.c.next_index + 1)
-            .returning(wallets.c.next_index)
+        row = (
+            (
+                await self._conn.execute(
+                    update(wallets)
+                    .where(wallets.c.id == wallet_id)
+                    .values(next_index=wallets.c.next_index + 1)
+                    .returning(*wallets.c)
+                )
+            )
+            .mappings()
+            .one()
         )
-        return int(result.scalar_one()) - 1
+        return int(row["next_index"]) - 1, Wallet(**row)
 
     async def get(self, merchant_id: str, wallet_id: str) -> Wallet | None:
         """The merchant's wallet `wallet_id`; None for another merchant's or an unknown one."""
@@ -180,10 +222,42 @@ class WalletRepository:
         )
         return _wallet(row)
 
-    async def set_gap_limit(self, wallet_id: str, gap_limit: int) -> None:
+    async def set_gap_policy(self, wallet_id: str, gap_limit: int, on_gap: str) -> None:
         await self._conn.execute(
-            update(wallets).where(wallets.c.id == wallet_id).values(gap_limit=gap_limit)
+            update(wallets)
+            .where(wallets.c.id == wallet_id)
+            .values(gap_limit=gap_limit, on_gap=on_gap)
         )
+
+    async def mark_gap_warned(self, wallet_id: str, run_start: int, threshold: int) -> None:
+        await self._conn.execute(
+            update(wallets)
+            .where(wallets.c.id == wallet_id)
+            .values(gap_warned_start=run_start, gap_warned_threshold=threshold)
+        )
+
+    async def paid_gaps(self, wallet_id: str) -> tuple[int | None, int]:
+        """(the highest paid index or None, the widest distance between a paid index and the
+        paid one before it — from -1 for the first —, 0 without payments). Paid as in
+        `highest_paid_index`. Reads every paid invoice of the wallet: not for hot paths."""
+        index = invoices.c.derivation_index
+        standing = select(payments.c.id).where(
+            payments.c.invoice_id == invoices.c.id,
+            payments.c.status != PaymentStatus.ORPHANED.value,
+        )
+        paid = (
+            select(
+                index.label("paid_index"),
+                (index - func.lag(index, 1, -1).over(order_by=index)).label("distance"),
+            )
+            .where(invoices.c.wallet_id == wallet_id, standing.exists())
+            .subquery()
+        )
+        row = (
+            await self._conn.execute(select(func.max(paid.c.paid_index), func.max(paid.c.distance)))
+        ).one()
+        last, widest = row
+        return (None if last is None else int(last)), int(widest or 0)
 
     async def highest_paid_index(self, wallet_id: str) -> int | None:
         """The highest derivation index of the wallet whose address received a payment that

@@ -4,40 +4,31 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from chaingate.bootstrap import Container
-from chaingate.domain.models import Wallet
 from chaingate.entrypoints.api.deps import ContainerDep, WalletsRead, WalletsWrite
-from chaingate.entrypoints.api.idempotent import IDEMPOTENT, dumps, run_idempotent
+from chaingate.entrypoints.api.idempotent import IDEMPOTENT, run_idempotent
 from chaingate.entrypoints.api.problems import problem_responses
-from chaingate.entrypoints.api.schemas import WalletCreate, WalletOut, WalletUpdate
-from chaingate.ports import WalletPolicy
+from chaingate.entrypoints.api.schemas import WalletClaim, WalletCreate, WalletUpdate
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import resolve_network
-from chaingate.services.payloads import iso
-from chaingate.services.wallets import change_gap_limit, register_wallet, wallet_warnings
+from chaingate.services.payloads import DescriptorPayload, WalletPayload
+from chaingate.services.wallets import (
+    NewWallet,
+    change_gap_policy,
+    claim_wallet_key,
+    output_descriptor,
+    register_wallet,
+    wallet_view,
+    wallet_views,
+)
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
-
-
-def present_wallet(wallet: Wallet, policy: WalletPolicy | None) -> dict[str, Any]:
-    warnings = [] if policy is None else wallet_warnings(policy, wallet)
-    return {
-        "id": wallet.id,
-        "network": wallet.network,
-        "xpub": wallet.account_key,
-        "address_type": wallet.address_type,
-        "gap_limit": wallet.gap_limit,
-        "next_index": wallet.next_index,
-        "created_at": iso(wallet.created_at),
-        "warnings": [{"code": w.code, "detail": w.detail} for w in warnings],
-    }
 
 
 @router.post(
     "",
     status_code=201,
-    response_model=WalletOut,
-    responses=problem_responses(400, 409, 413),
+    response_model=WalletPayload,
+    responses=problem_responses(400, 409, 413, 422),
     dependencies=IDEMPOTENT,
 )
 async def create(
@@ -45,52 +36,94 @@ async def create(
 ) -> Response:
     """Register the watch-only account key addresses are derived from (`.../0/i`).
 
-    Bitcoin-family answers carry a `gap_limit` warning: read it before using the same key in
-    a wallet app.
+    Bitcoin-family answers carry a `gap_limit` warning and the `gap` figures: read them before
+    using the same key in a wallet app. A key another wallet holds (in any serialization)
+    answers 409 `wallet_key_in_use` with a `claim` to sign; send the signature as
+    `ownership_proof` to take the key over. Honours `Idempotency-Key`.
     """
     network = resolve_network(container.settings, body.network)
-    address_type = container.address_type_for(network, body.xpub, body.address_type)
-    deriver = container.deriver(network, address_type)
+    command = NewWallet(
+        merchant_id=caller.merchant_id,
+        account_key=body.xpub,
+        address_type=body.address_type,
+        gap_limit=body.gap_limit,
+        on_gap=body.on_gap,
+        key_origin=body.key_origin,
+        ownership_proof=body.ownership_proof,
+    )
 
     async def action(claim: Claim | None) -> tuple[int, dict[str, Any]]:
         async with container.db.uow() as uow:
-            wallet = await register_wallet(
-                uow,
-                caller.merchant_id,
-                network,
-                body.xpub,
-                deriver,
-                container.clock.now(),
-                address_type=address_type,
-                gap_limit=body.gap_limit,
+            _, view = await register_wallet(
+                uow, command, network, container.family(network), container.clock.now(), claim
             )
-            view = present_wallet(wallet, container.family(network).wallet_policy)
-            if claim is not None:
-                await claim.complete(uow, 201, dumps(view))
-                await uow.commit()
         return 201, view
 
     return await run_idempotent(request, container, caller, action)
 
 
-@router.get("", response_model=list[WalletOut])
+@router.get("", response_model=list[WalletPayload])
 async def list_wallets(caller: WalletsRead, container: ContainerDep) -> list[dict[str, Any]]:
     async with container.db.uow() as uow:
-        found = await uow.wallets.list(caller.merchant_id)
-    return [present_wallet(w, _policy(container, w.network)) for w in found]
+        return await wallet_views(uow, caller.merchant_id, container.wallet_context)
 
 
-@router.patch("/{wallet_id}", response_model=WalletOut, responses=problem_responses(400, 404, 413))
+@router.get("/{wallet_id}", response_model=WalletPayload, responses=problem_responses(404))
+async def get(wallet_id: str, caller: WalletsRead, container: ContainerDep) -> dict[str, Any]:
+    """The wallet, with its current run of unused addresses and the gap limit its wallet app
+    needs (`gap`; null where the family has no gap rule, EVM)."""
+    async with container.db.uow() as uow:
+        return await wallet_view(uow, caller.merchant_id, wallet_id, container.wallet_context)
+
+
+@router.get(
+    "/{wallet_id}/descriptor", response_model=DescriptorPayload, responses=problem_responses(404)
+)
+async def descriptor(
+    wallet_id: str, caller: WalletsRead, container: ContainerDep
+) -> dict[str, Any]:
+    """The output descriptor of the wallet's receive addresses (BIP-380 checksum) and the range
+    handed out: import it into Bitcoin Core, Sparrow or Electrum to see every payment. 404
+    `descriptor_not_available` where the family has none (EVM)."""
+    async with container.db.uow() as uow:
+        return await output_descriptor(uow, caller.merchant_id, wallet_id, container.wallet_context)
+
+
+@router.patch(
+    "/{wallet_id}", response_model=WalletPayload, responses=problem_responses(400, 404, 413)
+)
 async def update(
     wallet_id: str, body: WalletUpdate, caller: WalletsWrite, container: ContainerDep
 ) -> dict[str, Any]:
-    """Change the wallet's gap limit (how many unpaid addresses in a row may be handed out)."""
+    """Change the wallet's gap limit and/or what happens past it (`on_gap`)."""
     async with container.db.uow() as uow:
-        wallet = await change_gap_limit(uow, caller.merchant_id, wallet_id, body.gap_limit)
-    return present_wallet(wallet, _policy(container, wallet.network))
+        return await change_gap_policy(
+            uow,
+            caller.merchant_id,
+            wallet_id,
+            container.wallet_context,
+            gap_limit=body.gap_limit,
+            on_gap=body.on_gap,
+        )
 
 
-def _policy(container: Container, network_name: str) -> WalletPolicy | None:
-    """The wallet policy of a configured network; None for one no longer configured."""
-    network = container.settings.network(network_name)
-    return None if network is None else container.family(network).wallet_policy
+@router.post(
+    "/{wallet_id}/claim",
+    response_model=WalletPayload,
+    responses=problem_responses(400, 404, 409, 413, 422),
+)
+async def claim(
+    wallet_id: str, body: WalletClaim, caller: WalletsWrite, container: ContainerDep
+) -> dict[str, Any]:
+    """Take this wallet's key back from the wallet that holds it, on proof of control: the
+    signature of `claim.message` (a 409 answer without `ownership_proof` names it) by the key
+    of `.../0/0`."""
+    async with container.db.uow() as uow:
+        return await claim_wallet_key(
+            uow,
+            caller.merchant_id,
+            wallet_id,
+            body.ownership_proof,
+            container.wallet_context,
+            container.clock.now(),
+        )

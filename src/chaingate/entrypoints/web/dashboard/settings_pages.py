@@ -1,4 +1,5 @@
-"""Wallets (read-only, with the gap-limit warning) and API keys (create with scopes, revoke)."""
+"""Wallets (read-only: gap figures where the family has a gap rule, the output descriptor)
+and API keys (create with scopes, revoke)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ router = APIRouter()
 @router.get("/wallets")
 async def wallet_list(request: Request, container: ContainerDep, user: UserDep) -> Response:
     async with container.db.uow() as uow:
-        wallets = await dashboard.wallets(uow, user.merchant_id)
+        wallets = await dashboard.wallets(
+            uow, user.merchant_id, container.settings, container.family
+        )
     return page(request, container, user, "wallets.html", wallets=wallets)
 
 
