@@ -60,6 +60,7 @@ async def test_a_crash_before_the_key_is_remembered_is_retried_not_refused(
     gateway: Gateway, clock: SteerableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shop = await gateway.merchant(with_wallets=False)
+
     async def killed(self: IdempotencyRepository, *args: Any, **kwargs: Any) -> bool:
         raise ProcessKilled
 
