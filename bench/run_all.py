@@ -31,6 +31,7 @@ BENCHMARKS = (
     "tracker_catchup_bitcoin",  # litecoind regtest: 220 blocks of sendmany transactions
     "detection_latency",
     "detection_latency_bitcoin",  # litecoind: block -> settled webhook, polling (no ZMQ)
+    "wallet_gap",  # the wallet answer's gap figures on a 100k-invoice wallet
 )
 
 

@@ -77,7 +77,7 @@ async def test_concurrent_invoices_all_get_addresses_and_warn_once_per_threshold
     warnings = await gap_warnings(shop)
     # Runs of 6, 11, 16 and 21 unused addresses passed 5, 10, 15 and 20; 25 passes no more.
     assert sorted(w["data"]["threshold"] for w in warnings) == [5, 10, 15, 20]
-    assert all(w["data"]["wallet"]["id"] == wallet["id"] for w in warnings)
+    assert all(w["data"]["wallet_id"] == wallet["id"] for w in warnings)
     found = (await shop.get(f"/v1/wallets/{wallet['id']}")).json()
     assert found["gap"] == {
         "unused_run": 25,
@@ -146,11 +146,11 @@ async def test_a_payment_starts_a_new_run_and_evm_wallets_never_warn(gateway: Ga
         await shop.invoice(network="eth", currency="ETH", amount="1")
 
     warned = await gap_warnings(shop)
-    assert [(w["data"]["threshold"], w["data"]["wallet"]["network"]) for w in warned] == [
+    assert [(w["data"]["threshold"], w["data"]["network"]) for w in warned] == [
         (2, "ltc"),
         (2, "ltc"),  # the run after the paid index 2 passed 2 again: news again
     ]
-    assert warned[1]["data"]["wallet"]["gap"]["last_paid_index"] == 2
+    assert [w["data"]["next_index"] for w in warned] == [3, 6]
     found = (await shop.get(f"/v1/wallets/{wallet['id']}")).json()
     assert found["gap"] == {
         "unused_run": 3,
@@ -222,7 +222,16 @@ async def test_sixty_abandoned_checkouts_then_a_paid_one_on_litecoind(
             (20, abandoned[20]["id"]),
             (40, abandoned[40]["id"]),
         ]
-        assert warned[0]["data"]["wallet"]["gap"]["needed_gap_limit"] == 21
+        assert warned[0]["data"] == {
+            "wallet_id": wallet["id"],
+            "network": "ltc",
+            "threshold": 20,
+            "unused_run": 21,
+            "gap_limit": 20,
+            "on_gap": "warn",
+            "next_index": 21,
+            "invoice_id": abandoned[20]["id"],
+        }
         found = (await shop.get(f"/v1/wallets/{wallet['id']}")).json()
         assert (found["gap"]["unused_run"], found["gap"]["needed_gap_limit"]) == (60, 60)
         assert "gap_limit_exceeded" in [w["code"] for w in found["warnings"]]

@@ -210,6 +210,23 @@ def wallet_payload(
     )
 
 
+class GapWarningPayload(BaseModel):
+    """`wallet.gap_warning`: the run of unused addresses just passed `threshold`.
+
+    Built from what invoice creation knows without reading the wallet's history (it is written
+    in the invoice's transaction); `GET /v1/wallets/{id}` adds `gap.needed_gap_limit`.
+    """
+
+    wallet_id: str
+    network: str
+    threshold: int = Field(description="The multiple of gap_limit the run just passed.")
+    unused_run: int = Field(description="Addresses handed out after the last paid one.")
+    gap_limit: int
+    on_gap: OnGap
+    next_index: int
+    invoice_id: str = Field(description="The invoice whose address made the run pass it.")
+
+
 class DescriptorPayload(BaseModel):
     """The output descriptor of a wallet's receive addresses, as wallet apps import it."""
 

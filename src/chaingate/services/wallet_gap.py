@@ -28,7 +28,7 @@ from chaingate.domain.gap import (
 from chaingate.domain.models import Wallet
 from chaingate.ports import UnitOfWork, WalletPolicy
 from chaingate.services.events import emit
-from chaingate.services.payloads import document, wallet_payload
+from chaingate.services.payloads import GapWarningPayload, document, wallet_payload
 
 
 async def wallet_gap(uow: UnitOfWork, wallet: Wallet) -> GapStatus:
@@ -133,14 +133,20 @@ async def guard_gap(
     if threshold is None:
         return
     await uow.wallets.mark_gap_warned(wallet.id, start, threshold)
+    warning = GapWarningPayload(
+        wallet_id=wallet.id,
+        network=wallet.network,
+        threshold=threshold,
+        unused_run=index + 1 - start,
+        gap_limit=wallet.gap_limit,
+        on_gap=OnGap(wallet.on_gap),
+        next_index=index + 1,
+        invoice_id=invoice_id,
+    )
     await emit(
         uow,
         merchant_id=wallet.merchant_id,
         event_type=EventType.WALLET_GAP_WARNING,
-        data={
-            "threshold": threshold,
-            "invoice_id": invoice_id,
-            "wallet": await wallet_document(uow, wallet, policy),
-        },
+        data=document(warning),
         at=now,
     )
