@@ -123,12 +123,6 @@ class Container:
         """The watch-only deriver of a wallet on `network` (see ChainFamily.deriver)."""
         return family_of(network).deriver(network, address_type)
 
-    def address_type_for(
-        self, network: NetworkConfig, account_key: str, requested: str | None
-    ) -> str | None:
-        """The address type a new wallet derives (see ChainFamily.address_type)."""
-        return family_of(network).address_type(network, account_key, requested)
-
     async def migrate(self) -> None:
         """Bring the database to the newest schema."""
         await upgrade_to_head(self.engine)
