@@ -1,6 +1,7 @@
 """Migration 0006 on a database written before key identities (SQLite and PostgreSQL): every
 wallet gets the identity its deriver computes, a key registered twice under two serializations
-keeps one holder (the wallet with invoices), and the other answers 409, never 500."""
+keeps one holder (the wallet with invoices), the other answers 409, never 500 — and gets the key
+back once its merchant proves control of it (signed by litecoind)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from alembic import command
-from embit import base58
+from embit import base58, bip32, bip39
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -31,6 +32,7 @@ from chaingate.adapters.db.migrate import alembic_config, upgrade_to_head
 from chaingate.adapters.db.tables import invoices
 from chaingate.services.merchants import issue_api_key
 from tests.support.gateway import MerchantHandle, running_gateway
+from tests.support.litecoind import LitecoindNode
 from tests.support.services import postgres_admin_url, require_or_skip
 
 MNEMONIC = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
@@ -97,7 +99,9 @@ def disguised(extended_key: str) -> str:
     return str(base58.encode_check(other))
 
 
-async def test_key_identities_are_backfilled_and_a_duplicate_stops_cleanly(fresh_url: str) -> None:
+async def test_key_identities_are_backfilled_and_a_duplicate_stops_cleanly(
+    fresh_url: str, litecoind: LitecoindNode
+) -> None:
     await on(fresh_url, upgrade("0005"))
     btc = BitcoinAddressDeriver(LTC, "p2wpkh")
     key = btc.normalize_account_key(account_key_from_mnemonic(MNEMONIC, LTC))
@@ -169,7 +173,7 @@ async def test_key_identities_are_backfilled_and_a_duplicate_stops_cleanly(fresh
         for merchant in ("mer_first", "mer_second"):
             async with gateway.container.db.uow() as uow:
                 _, api_key = await issue_api_key(
-                    uow, merchant, "test", ["invoices:write", "wallets:read"], now
+                    uow, merchant, "test", ["invoices:write", "wallets:read", "wallets:write"], now
                 )
             handles[merchant] = MerchantHandle(merchant, api_key, gateway.client)
         body = {"network": "ltc", "currency": "LTC", "amount": "0.01"}
@@ -180,3 +184,22 @@ async def test_key_identities_are_backfilled_and_a_duplicate_stops_cleanly(fresh
         assert (await handles["mer_first"].post("/v1/invoices", evm)).status_code == 201
         listed = (await handles["mer_first"].get("/v1/wallets")).json()
         assert {w["network"]: w["status"] for w in listed} == {"ltc": "released", "eth": "active"}
+
+        # The stuck wallet's merchant holds the private key: it claims the key back and goes on
+        # after every index the other wallet used.
+        first = handles["mer_first"]
+        unproven = await first.post("/v1/wallets/wal_first/claim", {})
+        assert (unproven.status_code, unproven.json()["code"]) == (409, "wallet_key_in_use")
+        claim = unproven.json()["claim"]
+        assert claim["address"] == btc.derive(key, 0)
+        wif = bip32.HDKey.from_seed(bip39.mnemonic_to_seed(MNEMONIC)).derive("m/84h/1h/0h/0/0")
+        proof = await litecoind.rpc(
+            "signmessagewithprivkey", wif.key.wif(network={"wif": b"\xef"}), claim["message"]
+        )
+        claimed = await first.post("/v1/wallets/wal_first/claim", {"ownership_proof": proof})
+        assert claimed.status_code == 200, claimed.text
+        assert (claimed.json()["status"], claimed.json()["next_index"]) == ("active", 2)
+        invoice = await first.post("/v1/invoices", body)
+        assert invoice.json()["address"] == btc.derive(key, 2), invoice.text
+        moved = await handles["mer_second"].post("/v1/invoices", body)
+        assert (moved.status_code, moved.json()["code"]) == (409, "wallet_key_released")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -171,9 +171,10 @@ class WalletRepository:
             .where(wallets.c.id == wallet_id)
             .values(
                 key_identity=key_identity,
-                next_index=func.max(wallets.c.next_index, next_index)
-                if self._conn.dialect.name == "sqlite"
-                else func.greatest(wallets.c.next_index, next_index),
+                next_index=case(
+                    (wallets.c.next_index < next_index, next_index),
+                    else_=wallets.c.next_index,
+                ),
             )
         )
 
