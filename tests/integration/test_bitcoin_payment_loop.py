@@ -328,6 +328,62 @@ async def test_confirmed_payment_reorged_out_makes_the_invoice_invalid(isolated:
     ]
 
 
+async def test_invalid_invoice_is_settled_again_when_its_payment_is_mined_again(
+    isolated: World,
+) -> None:
+    world, node = isolated, isolated.node
+    invoice = await world.invoice("0.5", required_confirmations=1)
+    txid = await world.pay(invoice, LTC // 2)
+    [paying_block] = await node.mine(1)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "settled"
+
+    # A longer competing branch without the payment: the invoice is invalid, the money gone.
+    await node.rpc("invalidateblock", paying_block)
+    await node.rpc("prioritisetransaction", txid, 0, -LTC)
+    await node.mine(2)
+    await node.rpc("prioritisetransaction", txid, 0, LTC)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "invalid"
+    # Back in the mempool: announced, but a reversed payment counts again only once mined.
+    assert txid in await node.rpc("getrawmempool")
+    await world.look()
+    waiting = await world.fetch(invoice)
+    assert (waiting["status"], waiting["payments"][0]["status"]) == ("invalid", "pending")
+
+    [again] = await node.mine(1)  # the same transaction, mined again from the mempool
+    await world.look()
+    done = await world.fetch(invoice)
+    assert (done["status"], done["additional_status"], done["amount_paid"]) == (
+        "settled",
+        "none",
+        "0.5",
+    )
+    [payment] = done["payments"]
+    assert (payment["txid"], payment["block_hash"], payment["status"]) == (
+        txid,
+        again,
+        "confirmed",
+    )
+    events = await world.shop.events(invoice["id"])
+    assert [e["type"] for e in events] == [
+        "invoice.created",
+        "invoice.payment_received",
+        "invoice.processing",
+        "invoice.settled",
+        "invoice.payment_removed",
+        "invoice.invalid",
+        "invoice.payment_received",
+        "invoice.revalidated",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+    revalidated, processing, settled = events[-3:]
+    assert (revalidated["previous_status"], revalidated["data"]["status"]) == ("invalid", "settled")
+    assert (processing["previous_status"], settled["previous_status"]) == ("invalid", "processing")
+    assert events[5]["previous_status"] == "settled"  # invoice.invalid: what it reversed
+
+
 async def test_coinbase_output_waits_for_maturity(isolated: World) -> None:
     world, node = isolated, isolated.node
     invoice = await world.invoice("0.001", required_confirmations=1)

@@ -331,6 +331,54 @@ async def test_reorg_removing_a_settled_payment_invalidates(world: World) -> Non
     ]
 
 
+async def test_invalid_invoice_comes_back_when_its_payment_is_mined_again(world: World) -> None:
+    invoice = await world.shop.invoice(
+        amount="1", currency="ETH", network="anvil", required_confirmations=2
+    )
+    txid = await world.pay_eth(invoice["address"], ETH)
+    raw = await world.node.rpc("eth_getRawTransactionByHash", txid)
+    await world.node.mine(1)
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "settled"
+
+    await world.node.reorg(3)  # the payment's block is replaced by an empty one
+    assert await world.receipt(txid) is None
+    await world.sync()
+    assert (await world.shop.fetch(invoice["id"]))["status"] == "invalid"
+
+    # Anyone may broadcast the signed transaction again; it is mined in a new block.
+    assert await world.node.rpc("eth_sendRawTransaction", raw) == txid
+    await world.mined(txid)
+    await world.sync()
+    back = await world.shop.fetch(invoice["id"])
+    assert (back["status"], back["amount_paid"]) == ("processing", "1")
+    await world.node.mine(1)
+    await world.sync()
+    done = await world.shop.fetch(invoice["id"])
+    assert (done["status"], done["amount_paid"]) == ("settled", "1")
+    [payment] = done["payments"]
+    assert (payment["txid"], payment["status"], payment["confirmations"]) == (
+        txid,
+        "confirmed",
+        2,
+    )
+    events = await world.shop.events(invoice["id"])
+    assert [e["type"] for e in events][-6:] == [
+        "invoice.payment_removed",
+        "invoice.invalid",
+        "invoice.payment_received",
+        "invoice.revalidated",
+        "invoice.processing",
+        "invoice.settled",
+    ]
+    revalidated, processing, settled = events[-3:]
+    assert (revalidated["previous_status"], revalidated["data"]["status"]) == (
+        "invalid",
+        "processing",
+    )
+    assert (processing["previous_status"], settled["previous_status"]) == ("invalid", "processing")
+
+
 async def test_replaying_blocks_credits_nothing_twice(world: World) -> None:
     invoice = await world.shop.invoice(amount="2", currency="USDT", network="anvil")
     await world.pay_token(invoice["address"], 2 * USDT)

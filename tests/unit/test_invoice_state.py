@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from chaingate.domain.events import EventType, status_events
 from chaingate.domain.invoice import (
     AdditionalStatus as A,
 )
@@ -129,10 +130,32 @@ def test_settled_stays_settled_when_an_extra_pending_payment_vanishes() -> None:
     assert result.status is S.SETTLED and result.transitions == ()
 
 
-def test_terminal_statuses_do_not_move_on_new_money() -> None:
-    for status in (S.EXPIRED, S.INVALID):
-        result = evaluate(invoice(status), [pay(1000, P.CONFIRMED)], expiry_reached=True)
-        assert result.status is status
+def test_expired_does_not_move_on_new_money() -> None:
+    result = evaluate(invoice(S.EXPIRED), [pay(1000, P.CONFIRMED)], expiry_reached=True)
+    assert result.status is S.EXPIRED and result.transitions == ()
+
+
+def test_invalid_invoice_whose_payment_is_mined_again_is_re_decided() -> None:
+    # The reorged-out payment is in a block again (same row, counted again, not yet confirmed).
+    back = pay(1000, P.PENDING, reached=True)
+    seen = evaluate(invoice(S.INVALID), [back], expiry_reached=True)
+    assert (seen.status, seen.transitions, seen.amount_paid) == (
+        S.PROCESSING,
+        (S.PROCESSING,),
+        1000,
+    )
+    confirmed = evaluate(invoice(S.INVALID), [pay(1000, P.CONFIRMED)], expiry_reached=True)
+    assert confirmed.status is S.SETTLED
+    assert confirmed.transitions == (S.PROCESSING, S.SETTLED)
+
+
+def test_invalid_invoice_stays_invalid_until_mined_money_covers_it() -> None:
+    in_mempool = evaluate(invoice(S.INVALID), [pay(1000, mined=False)], expiry_reached=False)
+    assert (in_mempool.status, in_mempool.transitions) == (S.INVALID, ())
+    short = evaluate(invoice(S.INVALID), [pay(600, P.CONFIRMED)], expiry_reached=False)
+    assert (short.status, short.additional_status) == (S.INVALID, A.UNDERPAID)
+    lost = evaluate(invoice(S.INVALID), [pay(1000, P.ORPHANED, reached=True)], expiry_reached=True)
+    assert (lost.status, lost.transitions) == (S.INVALID, ())
 
 
 def test_full_payment_in_time_counted_after_expiry_is_flagged_paid_late() -> None:
@@ -182,3 +205,23 @@ def test_mempool_sighting_is_pending_and_coinbase_waits_for_maturity() -> None:
     assert payment_status_for(100, 1, coinbase=True) is P.CONFIRMED
     assert payment_status_for(120, 150, coinbase=True) is P.PENDING  # the larger rule wins
     assert payment_status_for(150, 150, coinbase=True) is P.CONFIRMED
+
+
+def test_status_events_say_which_status_they_left() -> None:
+    settle = status_events(S.NEW, (S.PROCESSING, S.SETTLED))
+    assert [(e.type, e.status, e.previous_status) for e in settle] == [
+        (EventType.INVOICE_PROCESSING, S.PROCESSING, S.NEW),
+        (EventType.INVOICE_SETTLED, S.SETTLED, S.PROCESSING),
+    ]
+    assert status_events(S.SETTLED, ()) == []
+
+
+def test_leaving_invalid_is_announced_as_revalidated_first() -> None:
+    events = status_events(S.INVALID, (S.PROCESSING, S.SETTLED))
+    assert [(e.type, e.status, e.previous_status) for e in events] == [
+        (EventType.INVOICE_REVALIDATED, S.SETTLED, S.INVALID),
+        (EventType.INVOICE_PROCESSING, S.PROCESSING, S.INVALID),
+        (EventType.INVOICE_SETTLED, S.SETTLED, S.PROCESSING),
+    ]
+    later = status_events(S.PROCESSING, (S.SETTLED,))  # confirmed in a later block
+    assert [e.type for e in later] == [EventType.INVOICE_SETTLED]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from chaingate.domain.invoice import InvoiceStatus
@@ -16,6 +18,9 @@ class EventType(StrEnum):
     INVOICE_EXPIRED = "invoice.expired"
     INVOICE_INVALID = "invoice.invalid"
     INVOICE_REOPENED = "invoice.reopened"  # processing -> new after a payment vanished
+    # invalid -> processing/settled: the reversed money is in blocks again. A merchant who
+    # cancelled or refunded on invoice.invalid must look at the order again.
+    INVOICE_REVALIDATED = "invoice.revalidated"
     # The run of unused addresses passed another multiple of the wallet's gap limit.
     WALLET_GAP_WARNING = "wallet.gap_warning"
     # A merchant who proved control of this wallet's key took it over: no more addresses here.
@@ -31,3 +36,30 @@ STATUS_EVENTS: dict[InvoiceStatus, EventType] = {
 }
 
 ALL_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """One event a status change announces: its type, the status the invoice shows in it, and
+    the status it left (`previous_status` in the event)."""
+
+    type: EventType
+    status: InvoiceStatus
+    previous_status: InvoiceStatus
+
+
+def status_events(before: InvoiceStatus, transitions: Sequence[InvoiceStatus]) -> list[StatusEvent]:
+    """The events for an invoice that was `before` and entered `transitions` in order.
+
+    Each entered status has its own event. Leaving `invalid` is announced first by
+    `invoice.revalidated`, showing where the invoice ended up: a merchant who acted on
+    `invoice.invalid` learns it from one event, whichever statuses follow.
+    """
+    events: list[StatusEvent] = []
+    if before is InvoiceStatus.INVALID and transitions:
+        events.append(StatusEvent(EventType.INVOICE_REVALIDATED, transitions[-1], before))
+    previous = before
+    for status in transitions:
+        events.append(StatusEvent(STATUS_EVENTS[status], status, previous))
+        previous = status
+    return events

@@ -6,9 +6,12 @@ Statuses follow BTCPay's model so merchants feel at home, stricter where it matt
     new --(expiry reached)--> expired
     processing --(a not-yet-confirmed payment vanished)--> new
     processing/settled --(a payment that had reached its confirmations vanished)--> invalid
+    invalid --(mined payments cover the amount again)--> processing --> settled
 
-`settled`, `expired` and `invalid` are terminal for the status; payments that arrive later are
-still recorded and show in `additional_status` (`overpaid`, `paid_late`).
+`settled` and `expired` are terminal for the status; payments that arrive later are still
+recorded and show in `additional_status` (`overpaid`, `paid_late`). `invalid` is terminal only
+while the money is gone: a reorged-out payment is often mined again (its transaction goes back
+to the mempool), and then the chain, not our earlier verdict, decides.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class PaymentStatus(StrEnum):
         return self in (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
 
 
-TERMINAL = frozenset({InvoiceStatus.SETTLED, InvoiceStatus.EXPIRED, InvoiceStatus.INVALID})
+# Statuses new money never moves (`invalid` moves when its money is mined again, see evaluate).
+TERMINAL = frozenset({InvoiceStatus.SETTLED, InvoiceStatus.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,9 @@ def evaluate(
     Mempool sightings may make an invoice `processing` but never `settled`, and a settled
     invoice's amount (hence `overpaid`) counts mined payments only: a fee bump mined before
     the mempool pass noticed its original must not announce the money twice.
+
+    An `invalid` invoice whose counted MINED payments cover the amount again goes back through
+    `processing` (to `settled` once they are confirmed): the merchant's money is on chain.
     """
     counted = [p for p in payments if p.status.counts]
     paid = sum(p.amount for p in counted)
@@ -102,6 +109,10 @@ def evaluate(
 
     path: list[InvoiceStatus] = []
     status = invoice.status
+    if status is InvoiceStatus.INVALID and mined_paid >= threshold:
+        # The money is in blocks again (re-mined after the reorg, or paid anew). A mempool
+        # sighting is not enough here: the reversed transaction may be double-spent next.
+        status = _enter(path, InvoiceStatus.PROCESSING)
     if status is InvoiceStatus.NEW:
         if in_time >= threshold:
             status = _enter(path, InvoiceStatus.PROCESSING)

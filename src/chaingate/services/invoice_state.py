@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from chaingate.config import NetworkConfig
-from chaingate.domain.events import STATUS_EVENTS, EventType
+from chaingate.domain.events import EventType, status_events
 from chaingate.domain.invoice import evaluate
 from chaingate.domain.models import Invoice, Payment
 from chaingate.ports import ChainFamily, UnitOfWork
@@ -44,6 +44,7 @@ async def settle_invoice_state(
     """
     invoice = await uow.invoices.lock(invoice_id)
     assert invoice is not None, f"invoice {invoice_id} vanished under a lock"
+    before = invoice.status
     payments = await uow.payments.for_invoice(invoice_id)
     result = evaluate(
         invoice.facts,
@@ -79,8 +80,15 @@ async def settle_invoice_state(
         await _emit(
             uow, invoice, event_type, view, now, payment=payment_document(payment, network, family)
         )
-    for status in result.transitions:
-        await _emit(uow, invoice, STATUS_EVENTS[status], {**view, "status": status.value}, now)
+    for event in status_events(before, result.transitions):
+        await _emit(
+            uow,
+            invoice,
+            event.type,
+            {**view, "status": event.status.value},
+            now,
+            previous_status=event.previous_status.value,
+        )
     return invoice
 
 
@@ -92,7 +100,13 @@ async def _emit(
     now: datetime,
     *,
     payment: dict[str, Any] | None = None,
+    previous_status: str | None = None,
 ) -> None:
+    extra: dict[str, Any] = {}
+    if payment is not None:
+        extra["payment"] = payment
+    if previous_status is not None:
+        extra["previous_status"] = previous_status  # status events: the status it left
     await emit(
         uow,
         merchant_id=invoice.merchant_id,
@@ -100,5 +114,5 @@ async def _emit(
         data=view,
         at=now,
         invoice_id=invoice.id,
-        extra=None if payment is None else {"payment": payment},
+        extra=extra or None,
     )
