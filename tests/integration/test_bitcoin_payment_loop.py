@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chaingate.services.expiry import expire_due
-from tests.support.bitcoin_world import LTC, World, double_spend, make_world
+from chaingate.services.tracking import Tracker, sync_once
+from tests.support.bitcoin_world import LTC, NETWORK, World, double_spend, make_world
 from tests.support.litecoind import LitecoindNode
 
 
@@ -263,16 +264,10 @@ async def test_reorg_removes_a_confirmed_payment_and_reconsiderblock_restores_it
     await world.look()
     assert (await world.fetch(invoice))["payments"][0]["confirmations"] == 1
 
-    # The paying block leaves the chain; a longer branch without the payment replaces it.
+    # The paying block leaves the chain, which is now shorter than ours: the node says our
+    # block left its best chain (confirmations -1 on an invalid branch), proof enough at once.
     await node.rpc("invalidateblock", paying_block)
     assert txid in await node.rpc("getrawmempool")  # back in the mempool
-    outcome = await world.look()
-    assert not outcome.applied  # the node is below our cursor: nothing to believe yet
-    # The miner leaves it out (a fee delta far below zero), as a competing miner would.
-    await node.rpc("prioritisetransaction", txid, 0, -LTC)
-    branch = await node.mine(2)
-    await node.rpc("prioritisetransaction", txid, 0, LTC)
-    assert txid in await node.rpc("getrawmempool")
     await world.sync()
     reopened = await world.fetch(invoice)
     assert (reopened["status"], reopened["payments"][0]["status"]) == ("new", "orphaned")
@@ -281,6 +276,13 @@ async def test_reorg_removes_a_confirmed_payment_and_reconsiderblock_restores_it
     back = await world.fetch(invoice)
     assert (back["status"], back["payments"][0]["status"]) == ("processing", "pending")
     assert back["payments"][0]["block_number"] is None
+    # A longer branch leaves it out (a fee delta far below zero), as a competing miner would.
+    await node.rpc("prioritisetransaction", txid, 0, -LTC)
+    branch = await node.mine(2)
+    await node.rpc("prioritisetransaction", txid, 0, LTC)
+    assert txid in await node.rpc("getrawmempool")
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "processing"
 
     # The original branch returns and grows longest: the payment is in its old block again.
     await node.rpc("reconsiderblock", paying_block)
@@ -326,6 +328,83 @@ async def test_confirmed_payment_reorged_out_makes_the_invoice_invalid(isolated:
         "invoice.payment_removed",
         "invoice.invalid",
     ]
+
+
+async def test_node_whose_chain_got_shorter_proves_the_reorg_at_once(isolated: World) -> None:
+    world, node = isolated, isolated.node
+    invoice = await world.invoice("0.5", required_confirmations=1)
+    txid = await world.pay(invoice, LTC // 2)
+    [paying_block] = await node.mine(1)
+    await world.look()
+    assert (await world.fetch(invoice))["status"] == "settled"
+    height = await node.tip()
+
+    await node.rpc("invalidateblock", paying_block)
+    assert await node.tip() == height - 1  # shorter than our cursor, and its tip is ours
+    header = await node.rpc("getblockheader", paying_block)
+    assert header["confirmations"] == -1
+    outcome = await sync_once(world.gateway.tracker(NETWORK))
+    assert (outcome.reorged_to, outcome.height) == (height - 1, height - 1)
+    state = await world.fetch(invoice)
+    assert (state["status"], state["payments"][0]["status"]) == ("invalid", "orphaned")
+    assert (await world.event_types(invoice))[-2:] == [
+        "invoice.payment_removed",
+        "invoice.invalid",
+    ]
+    assert txid in await node.rpc("getrawmempool")
+
+
+async def test_lagging_node_proves_nothing(
+    isolated: World, litecoind_backup: LitecoindNode
+) -> None:
+    """A backup node behind us never rolls anything back: neither when it has not seen our
+    block, nor when it knows the block's header only (confirmations -1 while it downloads)."""
+    world, node = isolated, isolated.node
+    invoice = await world.invoice("0.5", required_confirmations=1)
+    await world.pay(invoice, LTC // 2)
+    [paying_block] = await node.mine(1)
+    await world.look()
+    height = await node.tip()
+    backup = litecoind_backup
+    # The backup gets our chain up to the block before the paying one.
+    shared = await backup.tip()
+    assert await backup.rpc("getblockhash", shared) == await node.rpc("getblockhash", shared)
+    for number in range(shared + 1, height):
+        block = await node.rpc("getblock", await node.rpc("getblockhash", number), 0)
+        assert await backup.rpc("submitblock", block) is None
+    assert await backup.tip() == height - 1
+    async with world.gateway.container.db.uow() as uow:
+        cursor = await uow.chain.cursor(NETWORK)
+    assert cursor is not None and cursor.hash == paying_block
+
+    lagging = world.gateway.container.family(world.network)
+    tracker = Tracker(
+        db=world.gateway.container.db,
+        chain=lagging.client(backup.network(name=NETWORK)),
+        network=world.network,
+        family=lagging,
+        clock=world.clock,
+    )
+    try:
+        assert (await sync_once(tracker)).reorged_to is None  # never saw our block
+        raw_header = await node.rpc("getblockheader", paying_block, False)
+        assert await backup.rpc("submitheader", raw_header) is None
+        header = await backup.rpc("getblockheader", paying_block)
+        assert header["confirmations"] == -1  # known, not connected: no proof of anything
+        assert (await sync_once(tracker)).reorged_to is None
+        assert (await world.fetch(invoice))["status"] == "settled"
+        await backup.rpc("submitblock", await node.rpc("getblock", paying_block, 0))
+        caught_up = await sync_once(tracker)
+        assert (caught_up.reorged_to, caught_up.height, caught_up.at_tip) == (
+            None,
+            height,
+            True,
+        )
+    finally:
+        await tracker.chain.close()
+    state = await world.fetch(invoice)
+    assert (state["status"], state["payments"][0]["status"]) == ("settled", "confirmed")
+    assert "invoice.payment_removed" not in await world.event_types(invoice)
 
 
 async def test_invalid_invoice_is_settled_again_when_its_payment_is_mined_again(

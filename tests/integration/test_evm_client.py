@@ -21,7 +21,7 @@ from chaingate.adapters.chains.evm.derivation import (
 from chaingate.adapters.chains.evm.parse import NodeReceipt
 from chaingate.adapters.chains.evm.scanner import TRANSFER_TOPIC
 from chaingate.config import TokenConfig
-from chaingate.domain.chain import BlockRef, NodeUnavailable, ReorgDetected, ScanResult
+from chaingate.domain.chain import BlockRef, Canonical, NodeUnavailable, ReorgDetected, ScanResult
 from chaingate.ports import ChainClient
 from tests.support.anvil import AnvilNode, find_anvil, start_anvil, stop_anvil
 from tests.support.chain_contract import ChainClientContract, WatchList
@@ -357,12 +357,34 @@ async def test_after_a_reorg_the_stored_block_is_no_longer_canonical(
     now = await evm.block_at(stored.number)
     assert now is not None
     assert now.hash != stored.hash
+    assert await evm.canonical(stored) is Canonical.NO
+    assert await evm.canonical(now) is Canonical.YES
     await anvil_isolated.mine(1)
     with pytest.raises(ReorgDetected):
         await evm.scan(stored.number + 1, stored.number + 1, stored, WatchList({to}))
     after, _ = await scan_since(evm, fork, [to])
     assert after.blocks[0].parent_hash == fork.hash
     assert after.transfers == ()  # the payment went with the orphaned block
+
+
+async def test_a_shorter_chain_proves_nothing_until_it_holds_another_block_there(
+    anvil_isolated: AnvilNode, evm: EvmChainClient
+) -> None:
+    snapshot = await anvil_isolated.snapshot()
+    await anvil_isolated.mine(3)
+    ours = await tip_block(evm)
+    below = await evm.block_at(ours.number - 2)
+    assert below is not None
+
+    await anvil_isolated.revert(snapshot)  # shorter: the node lost our newest three blocks
+    assert await evm.tip_height() == ours.number - 3
+    # Lagging and shortened look alike from here: an EVM node keeps no verdict on a hash.
+    assert await evm.canonical(ours) is Canonical.UNKNOWN
+    assert await evm.canonical(below) is Canonical.UNKNOWN
+    # The shorter chain grows: another block (stamped apart from ours) at a height we had.
+    await anvil_isolated.rpc("evm_mine", int(below.timestamp.timestamp()) + 7)
+    assert await evm.canonical(below) is Canonical.NO
+    assert await evm.canonical(ours) is Canonical.UNKNOWN
 
 
 async def test_scan_rejects_a_parent_that_is_not_the_block_before_start(

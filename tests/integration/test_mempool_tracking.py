@@ -27,6 +27,7 @@ from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.family import EvmFamily
 from chaingate.domain.chain import (
     BlockRef,
+    Canonical,
     ChainTimeRule,
     MempoolView,
     ReorgDetected,
@@ -111,6 +112,12 @@ class ScriptedChain:
 
     async def block_at(self, height: int) -> BlockRef | None:
         return self.blocks[height] if 0 <= height < len(self.blocks) else None
+
+    async def canonical(self, block: BlockRef) -> Canonical:
+        found = await self.block_at(block.number)
+        if found is None:
+            return Canonical.UNKNOWN
+        return Canonical.YES if found.hash == block.hash else Canonical.NO
 
     async def scan(
         self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup

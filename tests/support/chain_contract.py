@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Collection
 
 import pytest
 
-from chaingate.domain.chain import BlockRef, ReorgDetected
+from chaingate.domain.chain import BlockRef, Canonical, ReorgDetected
 from chaingate.ports import ChainClient
 
 
@@ -90,6 +90,19 @@ class ChainClientContract:
         tip = await client.tip_height()
         assert await client.block_at(tip + 1) is None
         assert await client.block_at(tip + 1000) is None
+
+    async def test_canonical_is_yes_for_its_blocks_and_unknown_beyond_its_tip(
+        self, client: ChainClient
+    ) -> None:
+        await self.mine(2)
+        tip = await self._tip_block(client)
+        parent = await client.block_at(tip.number - 1)
+        assert parent is not None
+        assert await client.canonical(tip) is Canonical.YES
+        assert await client.canonical(parent) is Canonical.YES
+        # A block the node has never heard of, above its tip: a lagging node proves nothing.
+        ahead = BlockRef(tip.number + 5, tip.hash[:-4] + "abcd", tip.hash, tip.timestamp)
+        assert await client.canonical(ahead) is Canonical.UNKNOWN
 
     async def test_scan_finds_a_payment_from_an_independent_payer(
         self, client: ChainClient

@@ -99,6 +99,19 @@ class ScanResult:
     transfers: tuple[Transfer, ...]
 
 
+class Canonical(Enum):
+    """A node's answer to "is this block still in your best chain?"."""
+
+    YES = "yes"
+    # Proven: the node holds another block at that height, or says it left that block's branch
+    # (Bitcoin Core: confirmations -1 for a block it knows, on a branch it judged worse or
+    # invalid). Holds even while the node's chain is shorter than ours.
+    NO = "no"
+    # The node cannot tell: it has not reached that height, never saw the block, or has its
+    # header only (still downloading). A lagging node proves nothing.
+    UNKNOWN = "unknown"
+
+
 class ReorgDetected(Exception):
     """The node's chain no longer extends the block we stood on."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chaingate.config import NetworkConfig
-from chaingate.domain.chain import BlockRef, ChainTimeRule, MempoolView, ScanResult
+from chaingate.domain.chain import BlockRef, Canonical, ChainTimeRule, MempoolView, ScanResult
 
 WatchLookup = Callable[[Collection[str]], Awaitable[set[str]]]
 """Given candidate recipient addresses, answer the subset the gateway watches."""
@@ -30,6 +30,11 @@ class ChainClient(Protocol):
 
     async def block_at(self, height: int) -> BlockRef | None:
         """The canonical block at `height`, or None if the node does not have it (yet)."""
+        ...
+
+    async def canonical(self, block: BlockRef) -> Canonical:
+        """Whether `block` (by height and hash) is still in the node's best chain: NO only on
+        proof, UNKNOWN when the node cannot tell (it lags, or never saw the block)."""
         ...
 
     async def scan(

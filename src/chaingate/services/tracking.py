@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 
 from chaingate.config import NetworkConfig
-from chaingate.domain.chain import BlockRef, ReorgDetected, ScanResult, Transfer
+from chaingate.domain.chain import BlockRef, Canonical, ReorgDetected, ScanResult, Transfer
 from chaingate.domain.errors import ReorgTooDeep
 from chaingate.domain.ids import new_id
 from chaingate.domain.invoice import PaymentStatus, payment_status_for
@@ -183,9 +183,13 @@ async def _fork_point_if_reorged(
         if node_block.hash == cursor.hash:
             return None
         return await _find_fork_point(tracker, cursor)
-    # The node has no block at our height: it lags, or the chain got shorter. Missing blocks
-    # prove nothing (a backup node may still be syncing); only a *different* block does. A
-    # chain that really got shorter grows again, and its next block differs from ours.
+    # The node has no block at our height: it lags, or its best chain got shorter. Missing
+    # blocks prove nothing (a backup node may still be syncing); proof is the node saying our
+    # block left its best chain (the family decides what counts as saying so), or a *different*
+    # block at a height we stored: a chain that got shorter grows again, and differs from ours.
+    ours = BlockRef(cursor.height, cursor.hash, "", cursor.block_timestamp)
+    if await tracker.chain.canonical(ours) is Canonical.NO:
+        return await _find_fork_point(tracker, cursor)
     async with tracker.db.uow() as uow:
         stored = await uow.chain.blocks_from(tracker.network.name, tip)
     at_tip = next((b for b in stored if b.number == tip), None)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaingate.adapters.chains.bitcoin import parse
+from chaingate.adapters.chains.bitcoin.canonical import canonical_on_node
 from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.params import ChainParams, params_for
 from chaingate.adapters.chains.bitcoin.rpc import (
@@ -31,6 +32,7 @@ from chaingate.adapters.chains.bitcoin.rpc import (
 )
 from chaingate.domain.chain import (
     BlockRef,
+    Canonical,
     MempoolView,
     NodeUnavailable,
     ReorgDetected,
@@ -130,6 +132,11 @@ class BitcoinChainClient:
             return _ref(head, height)
 
         return await self._rpc.on_one_node(work)
+
+    async def canonical(self, block: BlockRef) -> Canonical:
+        """The node's verdict on `block` (see bitcoin/canonical.py): NO also while its chain
+        is shorter than ours, when it says our block left its best chain."""
+        return await self._rpc.on_one_node(lambda node: canonical_on_node(node, block))
 
     async def scan(
         self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup

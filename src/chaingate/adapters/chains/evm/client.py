@@ -17,6 +17,7 @@ from chaingate.adapters.chains.evm.scanner import scan_on_node, token_whitelist
 from chaingate.domain.chain import (
     EMPTY_MEMPOOL,
     BlockRef,
+    Canonical,
     MempoolView,
     NodeUnavailable,
     ScanResult,
@@ -98,6 +99,15 @@ class EvmChainClient:
             raise ValueError(f"height must be >= 0, got {height}")
         verify = self.network.verify_block_hashes
         return await self._read(lambda node: _block_at(node, height, verify))
+
+    async def canonical(self, block: BlockRef) -> Canonical:
+        """NO when the node's (verified) block at that height has another hash; UNKNOWN when
+        it has none. An EVM node keeps serving blocks it reorged away by hash
+        (eth_getBlockByHash), so the block at the height is the only proof it gives."""
+        found = await self.block_at(block.number)
+        if found is None:
+            return Canonical.UNKNOWN
+        return Canonical.YES if found.hash == block.hash else Canonical.NO
 
     async def scan(
         self, start: int, end: int, parent: BlockRef | None, is_watched: WatchLookup
