@@ -1,9 +1,11 @@
 """When to retry a webhook delivery: pure rules, no I/O, no clock, no randomness of its own.
 
-Retried: network errors, timeouts, 408, 429 and 5xx, with full-jitter exponential backoff
+Retried: network errors, timeouts, 3xx, 408, 429 and 5xx, with full-jitter exponential backoff
 (delay = rand * min(cap, base * 2**(attempt - 1))), until the retry window measured from the
-delivery's creation closes. Everything else that is not 2xx (other 4xx, 3xx: redirects are never
-followed) fails at once, because sending the same request again cannot change the answer.
+delivery's creation closes. A redirect is never followed (it could point anywhere, a private
+address included) but it is often temporary (a 308 to the same host while a deploy moves
+things): it is recorded and retried at the same URL like a 503. Everything else that is not
+2xx (other 4xx) fails at once, because sending the same request again cannot change the answer.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def is_retryable(status_code: int | None, network_error: bool) -> bool:
     """True for answers a later identical request may turn into a success."""
     if status_code is None:
         return network_error
-    return status_code in RETRYABLE_STATUS_CODES or 500 <= status_code < 600
+    redirect = 300 <= status_code < 400  # not followed; the endpoint may stop redirecting
+    return redirect or status_code in RETRYABLE_STATUS_CODES or 500 <= status_code < 600
 
 
 def backoff_ceiling(attempt_number: int, base: float, cap: float) -> float:
