@@ -1,7 +1,9 @@
-"""Refuse oversized and absurdly nested bodies before any parser sees them.
+"""Refuse oversized and absurdly nested bodies before any parser sees them, and text no
+route should see (entrypoints/api/text_guard.py) in the path, query string or body.
 
 Python's json module recurses per nesting level; a few thousand '[' would raise
 RecursionError deep inside the framework (a 500). We check depth on the raw bytes first.
+Mounted apps (the dashboard, the checkout) sit behind this middleware too.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chaingate.entrypoints.api.text_guard import check_body, check_target
 
 MAX_JSON_DEPTH = 32
 
@@ -44,9 +48,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _has_nul(scope):
-            # PostgreSQL text cannot hold NUL; refusing here keeps it from ever reaching a query.
-            await _refuse(send, 422, "invalid_character", "NUL characters are not accepted")
+        refusal = check_target(scope.get("path", ""), scope.get("query_string", b""))
+        if refusal is not None:
+            await _refuse(send, *refusal)
             return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
@@ -71,13 +75,14 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if b"\\u0000" in body.lower():
-            await _refuse(send, 422, "invalid_character", "NUL characters are not accepted")
-            return
         if json_depth_exceeds(body, self.max_depth):
             await _refuse(
                 send, 422, "json_too_deep", f"JSON nests deeper than {self.max_depth} levels"
             )
+            return
+        refusal = check_body(body, _header(scope, b"content-type"))
+        if refusal is not None:
+            await _refuse(send, *refusal)
             return
         scope.setdefault("state", {})["raw_body"] = body
         sent = False
@@ -92,17 +97,22 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-def _has_nul(scope: Scope) -> bool:
-    query: bytes = scope.get("query_string", b"")
-    path: str = scope.get("path", "")
-    return "\x00" in path or b"%00" in query or b"\x00" in query
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+_TITLES = {400: "Bad Request", 413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
     body = json.dumps(
         {
             "type": f"https://chaingate.dev/problems/{code}",
-            "title": "Content Too Large" if status == 413 else "Unprocessable Content",
+            "title": _TITLES.get(status, "Error"),
             "status": status,
             "code": code,
             "detail": detail,

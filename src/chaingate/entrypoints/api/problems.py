@@ -131,6 +131,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # The framework's "error parsing the body" (a ValueError json.loads raised that is
+            # not a JSONDecodeError). The body guard answers these first; this keeps the code
+            # stable should any reach the framework.
+            return problem(
+                400, "malformed_json", "request body is not valid JSON", instance=request.url.path
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         # Keep the framework's headers: a 405 must say which methods are `Allow`ed.
         return problem(
