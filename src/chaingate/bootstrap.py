@@ -160,6 +160,10 @@ def build_container(settings: Settings) -> Container:
     """Wire every adapter. Raises ConfigurationError for settings that cannot run."""
     for network in settings.networks:
         family_of(network)  # an unknown kind stops start-up here, before anything runs
+    if settings.checkout_base_url is None:
+        log.warning(
+            "CHAINGATE_PUBLIC_URL is not set: invoices carry no checkout_url (checkout_url: null)"
+        )
     engine = create_engine(settings.database_url)
     db: Database = SqlDatabase(engine)
     secret_box: SecretBox = AesGcmSecretBox(_secret_key(settings))

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -165,6 +166,36 @@ class Settings(BaseSettings):
     def network(self, name: str) -> NetworkConfig | None:
         return next((n for n in self.networks if n.name == name), None)
 
+    @model_validator(mode="after")
+    def _public_url_is_a_base(self) -> Settings:
+        if self.public_url is not None:
+            self.public_url = public_base(self.public_url)
+        return self
+
+    @property
+    def checkout_base_url(self) -> str | None:
+        """Where payers reach this gateway: `public_url`; in dev mode without it the API's
+        own address; otherwise None (links would have to guess the host, so there are none)."""
+        if self.public_url is not None:
+            return self.public_url
+        if not self.dev_mode:
+            return None
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(  # noqa: S104
+            self.api_host, self.api_host
+        )
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
+
+
+def public_base(url: str) -> str:
+    """`url` as a base for absolute links: http(s), a host, no credentials, query or
+    fragment; without a trailing slash. Raises ValueError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public_url must be an http(s) URL with a host, got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("public_url must not hold credentials, a query or a fragment")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
 
 NetworkModels = Mapping[str, type[NetworkConfig]]
 """The config model of each chain family, by the `kind` that names it (from bootstrap's table)."""
@@ -198,9 +229,13 @@ def load_networks(path: Path, models: NetworkModels, *, default_kind: str) -> li
 def load_settings(models: NetworkModels, *, default_kind: str, **overrides: object) -> Settings:
     """Settings from the environment, with networks from `networks_file` when set.
 
-    Raises ConfigurationError for a networks file that does not describe runnable networks.
+    Raises ConfigurationError for a setting that does not validate (CHAINGATE_PUBLIC_URL not
+    an http(s) base URL, say) or a networks file that does not describe runnable networks.
     """
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(f"settings: {exc}") from exc
     if settings.networks_file is not None and not settings.networks:
         settings.networks = load_networks(settings.networks_file, models, default_kind=default_kind)
     return settings

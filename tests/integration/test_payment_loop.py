@@ -143,6 +143,9 @@ async def test_eth_invoice_paid_exactly(world: World) -> None:
     events = await world.shop.events(invoice["id"])
     assert events[1]["payment"]["txid"] == txid
     assert events[-1]["data"]["status"] == "settled"
+    # The tracker's events link the same checkout page as the API (dev mode: the API's address).
+    assert {e["data"]["checkout_url"] for e in events} == {settled["checkout_url"]}
+    assert settled["checkout_url"].endswith(f"/i/{invoice['id']}")
 
 
 async def test_usdt_invoice_paid_in_two_partial_transfers(world: World) -> None:

@@ -97,6 +97,7 @@ class Gateway:
                 network=config,
                 family=self.container.family(config),
                 clock=self.container.clock,
+                checkout_base=self.container.settings.checkout_base_url,
             )
         return self.trackers[network]
 

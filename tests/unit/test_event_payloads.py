@@ -3,6 +3,8 @@ render exactly what the gateway sent before they existed (strings captured from 
 
 One model (services/payloads.py) serves the API answer and the event `data`; these tests pin the
 bytes of the invoice document and of the `payment` object of payment events, per family.
+Changed on purpose once since: `checkout_url` after `payment_uri` (absolute from public_url, or
+null when the gateway does not know its address).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ T1 = datetime(2026, 1, 2, 3, 9, 5, 123456, tzinfo=UTC)
 USDT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 EVM_ADDRESS = "0x" + "12" * 20
 BTC_ADDRESS = "rltc1qcr8te4kr609gcawutmrza0j4xv80jy8z4mwqe0"
+PUBLIC = "https://pay.shop.example"
 ETH = EvmNetworkConfig(
     name="eth",
     chain_id=31337,
@@ -121,7 +124,8 @@ EVM_DATA = (
     'tatus":"underpaid","amount":"12.5","amount_due":"7.5","amount_paid":"5","currency":"US'
     'DT","network":"eth","chain_id":31337,"address":"0x121212121212121212121212121212121212'
     '1212","payment_uri":"ethereum:0x5fbdb2315678afecb367f032d93f642f64180aa3@31337/transfe'
-    'r?address=0x1212121212121212121212121212121212121212&uint256=7500000","required_confir'
+    'r?address=0x1212121212121212121212121212121212121212&uint256=7500000",'
+    '"checkout_url":"https://pay.shop.example/i/inv_01jgz0000000000000000000ab","required_confir'
     'mations":2,"payment_tolerance":"0.5","order_id":"order-7","metadata":{"cart":[1,2.5,nu'
     'll],"note":"\\u00fc"},"redirect_url":"https://shop.example/thanks","expires_at":"2026-0'
     '1-02T03:09:05.123456Z","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03'
@@ -151,7 +155,8 @@ BTC_DATA = (
     'ional_status":"none","amount":"1.5","amount_due":"0","amount_paid":"1.5","currency":"L'
     'TC","network":"ltc","chain_id":null,"address":"rltc1qcr8te4kr609gcawutmrza0j4xv80jy8z4'
     'mwqe0","payment_uri":"litecoin:rltc1qcr8te4kr609gcawutmrza0j4xv80jy8z4mwqe0?amount=1.5'
-    '","required_confirmations":2,"payment_tolerance":"0.5","order_id":"order-7","metadata"'
+    '","checkout_url":null,"required_confirmations":2,"payment_tolerance":"0.5","order_id":"o'
+    'rder-7","metadata"'
     ':{"cart":[1,2.5,null],"note":"\\u00fc"},"redirect_url":"https://shop.example/thanks","e'
     'xpires_at":"2026-01-02T03:09:05.123456Z","created_at":"2026-01-02T03:04:05Z","updated_'
     'at":"2026-01-02T03:09:05.123456Z","payments":[{"id":"pay_1","txid":"aaaaaaaaaaaaaaaaaa'
@@ -169,17 +174,19 @@ BTC_PAYMENT = (
 
 
 def test_evm_invoice_and_payment_bytes_are_unchanged() -> None:
-    assert dumps(invoice_document(EVM_INVOICE, EVM_PAYMENTS, ETH, EvmFamily())) == EVM_DATA
+    document = invoice_document(EVM_INVOICE, EVM_PAYMENTS, ETH, EvmFamily(), checkout_base=PUBLIC)
+    assert dumps(document) == EVM_DATA
     assert dumps(payment_document(EVM_PAYMENTS[0], ETH, EvmFamily())) == EVM_PAYMENT
 
 
 def test_bitcoin_invoice_and_payment_bytes_are_unchanged() -> None:
-    assert dumps(invoice_document(BTC_INVOICE, BTC_PAYMENTS, LTC, BitcoinFamily())) == BTC_DATA
+    document = invoice_document(BTC_INVOICE, BTC_PAYMENTS, LTC, BitcoinFamily(), checkout_base=None)
+    assert dumps(document) == BTC_DATA
     assert dumps(payment_document(BTC_PAYMENTS[0], LTC, BitcoinFamily())) == BTC_PAYMENT
 
 
 def test_the_api_model_reads_back_what_events_carry() -> None:
-    document = invoice_document(EVM_INVOICE, EVM_PAYMENTS, ETH, EvmFamily())
+    document = invoice_document(EVM_INVOICE, EVM_PAYMENTS, ETH, EvmFamily(), checkout_base=PUBLIC)
     again = InvoicePayload.model_validate(document).model_dump(mode="json", by_alias=True)
     assert dumps(again) == EVM_DATA
     schema = InvoicePayload.model_json_schema()

@@ -58,11 +58,14 @@ async def serve(
                 network=network,
                 family=container.family(network),
                 clock=container.clock,
+                checkout_base=settings.checkout_base_url,
             )
             jobs.append(run_tracker(tracker, stop))
     if "expirer" in workers:
         pairs = [(n, container.family(n)) for n in chosen]
-        jobs.append(run_expirer(container.db, pairs, container.clock, stop))
+        jobs.append(
+            run_expirer(container.db, pairs, container.clock, stop, settings.checkout_base_url)
+        )
     if "dispatcher" in workers:
         jobs.append(
             run_dispatcher(

@@ -16,9 +16,15 @@ from chaingate.services.invoice_state import settle_invoice_state
 
 
 async def expire_due(
-    db: Database, network: NetworkConfig, family: ChainFamily, clock: Clock
+    db: Database,
+    network: NetworkConfig,
+    family: ChainFamily,
+    clock: Clock,
+    *,
+    checkout_base: str | None = None,
 ) -> int:
-    """Expire the `new` invoices on `network` the chain has passed; returns how many."""
+    """Expire the `new` invoices on `network` the chain has passed; returns how many.
+    `checkout_base` builds the events' `checkout_url` (Settings.checkout_base_url)."""
     now = clock.now()
     async with db.uow() as uow:
         cursor = await uow.chain.cursor(network.name)
@@ -39,6 +45,7 @@ async def expire_due(
                 family=family,
                 chain_time=chain_time,
                 now=now,
+                checkout_base=checkout_base,
             )
             await uow.commit()
     return len(due)

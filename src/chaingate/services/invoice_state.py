@@ -35,12 +35,14 @@ async def settle_invoice_state(
     family: ChainFamily,
     chain_time: datetime | None,
     now: datetime,
+    checkout_base: str | None,
     changes: PaymentChanges | None = None,
 ) -> Invoice:
     """Lock the invoice, evaluate it against its stored payments, save, and emit events.
 
     `chain_time` is a time the chain has provably passed (services.chain_time.passed_time), used
-    to decide expiry instead of the wall clock; None proves nothing.
+    to decide expiry instead of the wall clock; None proves nothing. `checkout_base` builds the
+    events' `checkout_url` (Settings.checkout_base_url).
     """
     invoice = await uow.invoices.lock(invoice_id)
     assert invoice is not None, f"invoice {invoice_id} vanished under a lock"
@@ -71,7 +73,7 @@ async def settle_invoice_state(
             amount_paid=result.amount_paid,
             updated_at=now,
         )
-    view = invoice_document(invoice, payments, network, family)
+    view = invoice_document(invoice, payments, network, family, checkout_base=checkout_base)
     changes = changes or PaymentChanges()
     for payment, event_type in [
         *((p, EventType.INVOICE_PAYMENT_RECEIVED) for p in changes.received),

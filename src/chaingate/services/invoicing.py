@@ -170,7 +170,9 @@ async def create_invoice(
         redirect_url=request.redirect_url,
     )
     await uow.invoices.add(invoice)
-    view = invoice_document(invoice, [], network, family)
+    view = invoice_document(
+        invoice, [], network, family, checkout_base=ctx.settings.checkout_base_url
+    )
     await emit(
         uow,
         merchant_id=invoice.merchant_id,

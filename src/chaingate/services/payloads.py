@@ -2,7 +2,8 @@
 and the outbox stores them as event data, so a webhook and a GET never disagree.
 
 (saleor's `webhook/payloads.py` idea.) Field order is the JSON order merchants see; event
-bytes of existing event types must not change shape (tests/unit/test_event_payloads.py).
+bytes of existing event types must not change shape by accident: tests/unit/test_event_payloads.py
+pins them, and a new field (like `checkout_url`) changes the pin deliberately.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class InvoicePayload(BaseModel):
     chain_id: int | None  # the chain id wallets sign for (EVM); null on Bitcoin-family networks
     address: str
     payment_uri: str
+    # The hosted checkout page, absolute (from public_url); null when the gateway does not
+    # know its public address (production without CHAINGATE_PUBLIC_URL).
+    checkout_url: str | None
     required_confirmations: int
     payment_tolerance: str
     order_id: str | None
@@ -94,8 +98,18 @@ def payment_payload(
     )
 
 
+def checkout_url(invoice_id: str, checkout_base: str | None) -> str | None:
+    """The invoice's hosted checkout page under `checkout_base` (Settings.checkout_base_url)."""
+    return None if checkout_base is None else f"{checkout_base}/i/{invoice_id}"
+
+
 def invoice_payload(
-    invoice: Invoice, payments: Sequence[Payment], network: NetworkConfig, family: ChainFamily
+    invoice: Invoice,
+    payments: Sequence[Payment],
+    network: NetworkConfig,
+    family: ChainFamily,
+    *,
+    checkout_base: str | None,
 ) -> InvoicePayload:
     decimals = network.asset_decimals(invoice.asset)
     assert decimals is not None, f"asset {invoice.asset} vanished from network {network.name}"
@@ -115,6 +129,7 @@ def invoice_payload(
         payment_uri=family.payment_uri(
             network, invoice.asset, invoice.address, remaining or invoice.amount_due
         ),
+        checkout_url=checkout_url(invoice.id, checkout_base),
         required_confirmations=invoice.required_confirmations,
         payment_tolerance=format_amount(invoice.tolerance_bps, 2),
         order_id=invoice.order_id,
@@ -133,9 +148,16 @@ def document(payload: BaseModel) -> dict[str, Any]:
 
 
 def invoice_document(
-    invoice: Invoice, payments: Sequence[Payment], network: NetworkConfig, family: ChainFamily
+    invoice: Invoice,
+    payments: Sequence[Payment],
+    network: NetworkConfig,
+    family: ChainFamily,
+    *,
+    checkout_base: str | None,
 ) -> dict[str, Any]:
-    return document(invoice_payload(invoice, payments, network, family))
+    return document(
+        invoice_payload(invoice, payments, network, family, checkout_base=checkout_base)
+    )
 
 
 def payment_document(

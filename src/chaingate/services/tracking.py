@@ -42,6 +42,8 @@ class Tracker:
     # Ids of unmined payments the last mempool snapshot taken at the tip did not hold (see
     # services.mempool). In memory: a restart only delays an eviction by one poll.
     missing_from_mempool: set[str] = field(default_factory=set)
+    # Base of the `checkout_url` in the events it writes (Settings.checkout_base_url).
+    checkout_base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ async def settle_changed_invoices(
             family=tracker.family,
             chain_time=chain_time,
             now=now,
+            checkout_base=tracker.checkout_base,
             changes=change,
         )
 

@@ -18,12 +18,13 @@ async def run_expirer(
     networks: list[tuple[NetworkConfig, ChainFamily]],
     clock: Clock,
     stop: asyncio.Event,
+    checkout_base: str | None = None,
     interval: float = 1.0,
 ) -> None:
     while not stop.is_set():
         for network, family in networks:
             try:
-                await expire_due(db, network, family, clock)
+                await expire_due(db, network, family, clock, checkout_base=checkout_base)
             except Exception:
                 log.exception("expirer: %s failed; will retry", network.name)
         with contextlib.suppress(TimeoutError):

@@ -67,7 +67,13 @@ async def get(invoice_id: str, caller: InvoicesRead, container: ContainerDep) ->
         payments = await uow.payments.for_invoice(invoice.id)
     network = container.settings.network(invoice.network)
     assert network is not None, f"network {invoice.network} removed from configuration"
-    return invoice_document(invoice, payments, network, container.family(network))
+    return invoice_document(
+        invoice,
+        payments,
+        network,
+        container.family(network),
+        checkout_base=container.settings.checkout_base_url,
+    )
 
 
 @router.get("", response_model=InvoiceList)
@@ -98,7 +104,13 @@ async def list_invoices(
         network = container.settings.network(invoice.network)
         assert network is not None
         data.append(
-            invoice_document(invoice, payments[invoice.id], network, container.family(network))
+            invoice_document(
+                invoice,
+                payments[invoice.id],
+                network,
+                container.family(network),
+                checkout_base=container.settings.checkout_base_url,
+            )
         )
     has_more = len(page) > limit
     return {"data": data, "has_more": has_more, "next_cursor": data[-1]["id"] if has_more else None}
