@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from chaingate.entrypoints.dev.lifetime import Tether
+
 # anvil's well-known development mnemonic: its accounts are funded with 10,000 ETH each.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_CHAIN_ID = 31337
@@ -70,8 +72,11 @@ class AnvilProcess:
                 self.process.wait()
 
 
-def start_anvil(binary: str, state_file: Path, block_time: int = 1) -> AnvilProcess:
-    """Start anvil on a free loopback port, keeping its chain in `state_file` across runs."""
+def start_anvil(
+    binary: str, state_file: Path, block_time: int = 1, *, tether: Tether | None = None
+) -> AnvilProcess:
+    """Start anvil on a free loopback port, keeping its chain in `state_file` across runs.
+    With `tether`, anvil holds the state-dir lock and dies with this process."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [
@@ -95,6 +100,7 @@ def start_anvil(binary: str, state_file: Path, block_time: int = 1) -> AnvilProc
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        **(tether.popen_options() if tether is not None else {}),
     )
     node = AnvilProcess(process, port)
     deadline = time.monotonic() + 20

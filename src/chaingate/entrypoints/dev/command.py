@@ -19,6 +19,7 @@ from chaingate.config import Settings
 from chaingate.domain.errors import DomainError
 from chaingate.domain.money import parse_amount
 from chaingate.entrypoints.dev.anvil import AnvilNotFound, AnvilProcess, find_anvil, start_anvil
+from chaingate.entrypoints.dev.lifetime import StateDirBusy, Tether, hold_state_dir
 from chaingate.entrypoints.dev.litecoind import (
     LitecoindNotFound,
     LitecoindProcess,
@@ -77,7 +78,16 @@ def _chains(text: str) -> frozenset[str]:
 
 def _dev(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with hold_state_dir(state_dir) as tether:
+            return _dev_holding(args, state_dir, tether)
+    except StateDirBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dev_holding(args: argparse.Namespace, state_dir: Path, tether: Tether) -> int:
+    """`chaingate dev` once it holds `state_dir`; its nodes are tethered to this process."""
     default_db = f"sqlite+aiosqlite:///{state_dir / 'chaingate.db'}"
     database_url = os.environ.get("CHAINGATE_DATABASE_URL", default_db)
     node: AnvilProcess | None = None
@@ -92,7 +102,7 @@ def _dev(args: argparse.Namespace) -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{state_dir / 'chaingate.db'}{suffix}").unlink(missing_ok=True)
         try:
-            node = start_anvil(find_anvil(Path.cwd()), state_file)
+            node = start_anvil(find_anvil(Path.cwd()), state_file, tether=tether)
         except AnvilNotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -100,7 +110,7 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         if "ltc" in args.chains:
             try:
-                ltc_node = start_dev_litecoind(state_dir)
+                ltc_node = start_dev_litecoind(state_dir, tether)
             except (LitecoindNotFound, RuntimeError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1

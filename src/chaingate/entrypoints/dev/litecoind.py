@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from chaingate.entrypoints.dev.anvil import free_port
+from chaingate.entrypoints.dev.lifetime import Tether
 
 MWEB_PEGIN_HEIGHT = 431  # regtest MWEB is active from block 432: peg in with the block before
 PAYER_FUNDING_OUTPUTS = 20
@@ -120,8 +121,11 @@ class LitecoindProcess(LitecoindRpc):
             self.process.wait()
 
 
-def start_litecoind(binary: str, datadir: Path, port: int | None = None) -> LitecoindProcess:
+def start_litecoind(
+    binary: str, datadir: Path, port: int | None = None, *, tether: Tether | None = None
+) -> LitecoindProcess:
     """Start `litecoind -regtest` on a free loopback RPC port with its own datadir, P2P off.
+    With `tether`, the node holds the state-dir lock and dies with this process.
 
     Raises RuntimeError when it exits or does not answer within 30 s.
     """
@@ -130,7 +134,7 @@ def start_litecoind(binary: str, datadir: Path, port: int | None = None) -> Lite
     user, password = "chaingate", secrets.token_hex(16)
     errors = datadir / "stderr.log"
     with errors.open("ab") as stderr:
-        process = _spawn(binary, datadir, rpc_port, user, password, stderr)
+        process = _spawn(binary, datadir, rpc_port, user, password, stderr, tether)
     node = LitecoindProcess(
         f"http://127.0.0.1:{rpc_port}", user, password, process, rpc_port, datadir
     )
@@ -149,7 +153,13 @@ def start_litecoind(binary: str, datadir: Path, port: int | None = None) -> Lite
 
 
 def _spawn(
-    binary: str, datadir: Path, rpc_port: int, user: str, password: str, stderr: BinaryIO
+    binary: str,
+    datadir: Path,
+    rpc_port: int,
+    user: str,
+    password: str,
+    stderr: BinaryIO,
+    tether: Tether | None,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [
@@ -174,6 +184,7 @@ def _spawn(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
+        **(tether.popen_options() if tether is not None else {}),
     )
 
 

@@ -13,6 +13,7 @@ from chaingate.adapters.chains.bitcoin.derivation import account_key_from_mnemon
 from chaingate.adapters.chains.bitcoin.params import BUILT_IN
 from chaingate.bootstrap import Container
 from chaingate.domain.money import format_amount, parse_amount
+from chaingate.entrypoints.dev.lifetime import Tether
 from chaingate.entrypoints.dev.litecoind import (
     LitecoindProcess,
     LitecoindRpc,
@@ -39,12 +40,12 @@ def demo_ltc_key(mnemonic: str) -> str:
     return account_key_from_mnemonic(mnemonic, _LTC_REGTEST, "p2wpkh")
 
 
-def start_dev_litecoind(state_dir: Path) -> LitecoindProcess:
+def start_dev_litecoind(state_dir: Path, tether: Tether | None = None) -> LitecoindProcess:
     """Start (or restart, on the same datadir) the demo litecoind and fund its wallets.
 
     Raises LitecoindNotFound when the binary is missing, RuntimeError when it does not start.
     """
-    node = start_litecoind(find_litecoind(), state_dir / "litecoind")
+    node = start_litecoind(find_litecoind(), state_dir / "litecoind", tether=tether)
     try:
         fund_wallets(node)
     except Exception:
