@@ -88,6 +88,7 @@ async def make_world(
                 network=network,
                 family=container.family(network),
                 clock=clock,
+                checkout_base=container.settings.checkout_base_url,
             )
         shop = await gateway.merchant(with_wallets=False)
         vpub = account_key_from_mnemonic(MERCHANT_MNEMONICS[0], params_for(network))
