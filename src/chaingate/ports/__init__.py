@@ -25,6 +25,7 @@ from chaingate.ports.security import (
     TotpCheck,
     UrlGuard,
 )
+from chaingate.ports.signing import Signer
 from chaingate.ports.uow import Database, UnitOfWork
 from chaingate.ports.webhooks import WebhookSender
 
@@ -44,6 +45,7 @@ __all__ = [
     "RateDecision",
     "RateLimiter",
     "SecretBox",
+    "Signer",
     "TotpCheck",
     "UnitOfWork",
     "UrlGuard",
