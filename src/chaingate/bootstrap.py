@@ -26,6 +26,8 @@ from chaingate.adapters.db.uow import Database as SqlDatabase
 from chaingate.adapters.passwords import Argon2PasswordHasher
 from chaingate.adapters.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from chaingate.adapters.secrets import SecretBox as AesGcmSecretBox
+from chaingate.adapters.signer.auth import TokenFileError, read_token
+from chaingate.adapters.signer.client import SocketSigner, UnconfiguredSigner
 from chaingate.adapters.ssrf import UrlGuard as DnsUrlGuard
 from chaingate.adapters.totp import Rfc6238Totp
 from chaingate.adapters.webhook_sender import WebhookSender as HttpWebhookSender
@@ -41,6 +43,7 @@ from chaingate.ports import (
     PasswordHasher,
     RateLimiter,
     SecretBox,
+    Signer,
     TotpCheck,
     UrlGuard,
     WebhookSender,
@@ -104,6 +107,8 @@ class Container:
     webhook_sender: WebhookSender
     # Dashboard sign-in attempts per client address, on top of each account's own lockout.
     login_limiter: RateLimiter
+    # The isolated signer process (managed custody); answers signer_unavailable when unset.
+    signer: Signer = field(default_factory=UnconfiguredSigner)
     rate_limiter: RateLimiter | None = None  # None: API rate limiting is off
     http: httpx.AsyncClient | None = None  # the webhook sender's connections, closed with us
     invoice_context: InvoiceContext = field(init=False)
@@ -131,6 +136,7 @@ class Container:
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
         await self.login_limiter.close()
+        await self.signer.close()
         if self.http is not None:
             await self.http.aclose()
         await self.db.dispose()
@@ -189,9 +195,24 @@ def build_container(settings: Settings) -> Container:
         totp=totp,
         webhook_sender=sender,
         login_limiter=_login_limiter(settings),
+        signer=_signer(settings),
         rate_limiter=_rate_limiter(settings),
         http=http,
     )
+
+
+def _signer(settings: Settings) -> Signer:
+    if settings.signer_socket is None:
+        return UnconfiguredSigner()
+    if settings.signer_token_file is None:
+        raise ConfigurationError(
+            "CHAINGATE_SIGNER_SOCKET needs CHAINGATE_SIGNER_TOKEN_FILE (the signer's token)"
+        )
+    try:
+        token = read_token(settings.signer_token_file)
+    except TokenFileError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return SocketSigner(settings.signer_socket, token, timeout=settings.signer_timeout_seconds)
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     # polls instead), and how often each stream re-reads its invoice.
     checkout_max_streams: int = Field(default=500, ge=0)
     checkout_poll_seconds: float = Field(default=1.0, gt=0)
+    # The isolated signer (`chaingate signer`): its Unix socket and the file holding the token
+    # that authenticates each request. Unset: managed custody answers signer_unavailable. The
+    # gateway never has a keystore setting: keys live only in the signer's own directory.
+    signer_socket: Path | None = None
+    signer_token_file: Path | None = None
+    signer_timeout_seconds: float = Field(default=30.0, gt=0)
 
     networks: list[NetworkConfig] = Field(default_factory=list)
 

@@ -15,6 +15,7 @@ from chaingate.config import Settings
 from chaingate.domain.errors import ConfigurationError, DomainError
 from chaingate.entrypoints.dev.command import add_dev_parser
 from chaingate.entrypoints.runtime import WORKERS, serve
+from chaingate.entrypoints.signer import add_signer_parser
 from chaingate.services.dashboard_auth import create_user
 from chaingate.services.invoicing import resolve_network
 from chaingate.services.merchants import create_merchant
@@ -113,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=_worker)
 
     add_dev_parser(commands)
+    add_signer_parser(commands)
     return parser
 
 

@@ -210,7 +210,7 @@ class SignerCore:
             ref = KeyRef(
                 KeyStoreKind.PKCS11,
                 version,
-                label=key_label(version, str(self.state.hsm_key_count() + 1)),
+                label=key_label(version, f"{self.state.instance}-{self.state.hsm_key_count() + 1}"),
             )
             try:
                 public = store.public_key(ref)  # left by a creation that crashed: reuse it

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -78,6 +79,10 @@ CREATE TABLE IF NOT EXISTS audit_head (
     seq INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS key_versions (
     store TEXT PRIMARY KEY,
     current INTEGER NOT NULL
@@ -135,6 +140,17 @@ class SignerState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an answer is durable before it is sent
         self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (secrets.token_hex(4),)
+        )
+
+    @property
+    def instance(self) -> str:
+        """A random name of this signer's state, made once: it keeps the HSM key labels of
+        two signers sharing one token apart."""
+        row = self._one("SELECT value FROM meta WHERE name = 'instance'")
+        assert row is not None
+        return str(row[0])
 
     def close(self) -> None:
         with self._lock:
