@@ -31,7 +31,7 @@ run: setup ## Run the gateway with a local chain: API on http://127.0.0.1:$(PORT
 	$(BIN)/chaingate dev --port $(PORT) --state-dir $(STATE_DIR)
 
 .PHONY: system-packages
-system-packages: ## Install the Debian packages tests drive for real (litecoind, chromium)
+system-packages: ## Install the Debian packages tests drive for real (litecoind, chromium, softhsm2)
 	scripts/ensure-system-packages.sh
 
 .PHONY: test

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite runs for real: litecoind (a Bitcoin-family node
-# for regtest) and chromium (the browser the UI tests drive). Already present: does nothing.
+# for regtest), chromium (the browser the UI tests drive) and softhsm2 (a PKCS#11 token the
+# signer's HSM keystore is tested on). Already present: does nothing.
 set -euo pipefail
 
 declare -A wanted=(
   [litecoind]=/usr/lib/litecoin/litecoind
   [chromium]=/usr/bin/chromium
+  [softhsm2]=/usr/lib/softhsm/libsofthsm2.so
 )
 
 missing=()

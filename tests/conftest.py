@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.litecoind",
     "tests.support.redis_keys",
+    "tests.support.signer",
 ]
 
 

@@ -52,6 +52,11 @@ class InvalidWallet(DomainError):
     status = 422
 
 
+class InvalidAddress(DomainError):
+    code = "invalid_address"
+    status = 422
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

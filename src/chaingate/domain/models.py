@@ -51,6 +51,25 @@ class Wallet:
     # The run of unused addresses (its start index) and the gap threshold last warned about.
     gap_warned_start: int | None = None
     gap_warned_threshold: int = 0
+    custody: str = "watch_only"  # or "managed": the isolated signer holds the account key
+    key_ref: str | None = None  # managed: the signer's ref of the account (never a key)
+
+
+@dataclass(frozen=True, slots=True)
+class TreasuryAddress:
+    """Where a merchant's money goes on a network: hot (pays out), tokens_collector (funds gas
+    top-ups), both managed by the signer; cold (watch-only: an address or an xpub)."""
+
+    id: str
+    merchant_id: str
+    network: str
+    role: str  # AddressRole value
+    custody: str  # "managed" or "watch_only"
+    address: str | None
+    account_key: str | None  # managed HD account or cold xpub
+    key_ref: str | None
+    address_type: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,20 @@ class ChainFamily(Protocol):
         message, Ethereum's personal_sign). False for a malformed signature."""
         ...
 
+    # ---- Custody ------------------------------------------------------------------------
+    @property
+    def treasury_roles(self) -> frozenset[str]:
+        """The address roles (`domain.custody.AddressRole` values) a merchant registers on
+        this family's networks besides deposit wallets: hot and cold everywhere,
+        tokens_collector where deposits of tokens need gas topped up (EVM)."""
+        ...
+
+    def normalize_address(self, network: NetworkConfig, address: str) -> str:
+        """`address` in the network's canonical form (EVM: lower case, an EIP-55 checksum
+        checked when mixed case; Bitcoin family: lower-case bech32 or base58 as given).
+        Raises InvalidAddress for anything the network cannot pay to."""
+        ...
+
     # ---- Room for custody (not built yet; each family will add these here) -----------------
     # - build_transaction(network, spend) -> UnsignedTransaction: a payout or sweep, in the
     #   family's own form (EVM: one call with nonce and gas; Bitcoin: chosen UTXOs and change).

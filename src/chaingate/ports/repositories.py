@@ -20,6 +20,7 @@ from chaingate.domain.models import (
     Invoice,
     Merchant,
     Payment,
+    TreasuryAddress,
     Wallet,
     WebhookAttempt,
     WebhookDelivery,
@@ -417,3 +418,20 @@ class ReportRepository(Protocol):
     ) -> list[PaymentExportRow]:
         """Payments first seen in [start, end) on the merchant's invoices, oldest first."""
         ...
+
+
+class TreasuryRepository(Protocol):
+    async def add(self, entry: TreasuryAddress) -> None:
+        """Raises Conflict (`treasury_role_exists`) when the merchant already has the role on
+        the network."""
+        ...
+
+    async def get(self, merchant_id: str, entry_id: str) -> TreasuryAddress | None:
+        """The merchant's entry; None for another merchant's or an unknown one."""
+        ...
+
+    async def for_role(
+        self, merchant_id: str, network: str, role: str
+    ) -> TreasuryAddress | None: ...
+
+    async def list(self, merchant_id: str) -> list[TreasuryAddress]: ...

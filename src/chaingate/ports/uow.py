@@ -21,6 +21,7 @@ from chaingate.ports.repositories import (
     PaymentRepository,
     ReportRepository,
     SessionRepository,
+    TreasuryRepository,
     UserRepository,
     WalletRepository,
     WebhookRepository,
@@ -53,6 +54,8 @@ class UnitOfWork(Protocol):
     def sessions(self) -> SessionRepository: ...
     @property
     def reports(self) -> ReportRepository: ...
+    @property
+    def treasury(self) -> TreasuryRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

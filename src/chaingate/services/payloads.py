@@ -191,7 +191,11 @@ class WalletPayload(BaseModel):
         description="released: another wallet proved control of this key and holds it; this "
         "one hands out no more addresses until it claims the key back."
     )
+    custody: Literal["watch_only", "managed"] = Field(
+        description="managed: the isolated signer holds the account key (see key_ref)"
+    )
     xpub: str
+    key_ref: str | None = Field(description="managed: the signer's reference of the account")
     address_type: str | None
     key_origin: str | None
     gap_limit: int
@@ -213,7 +217,9 @@ def wallet_payload(
         object="wallet",
         network=wallet.network,
         status="active" if wallet.key_identity is not None else "released",
+        custody="managed" if wallet.custody == "managed" else "watch_only",
         xpub=wallet.account_key,
+        key_ref=wallet.key_ref,
         address_type=wallet.address_type,
         key_origin=wallet.key_origin,
         gap_limit=wallet.gap_limit,

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from chaingate.config import NetworkConfig, Settings
+from chaingate.domain.custody import AccountRequest, AddressRole, SignerUnavailable
 from chaingate.domain.errors import Conflict, DomainError, NotFound
 from chaingate.domain.events import EventType
 from chaingate.domain.gap import OnGap
 from chaingate.domain.ids import new_id
 from chaingate.domain.models import Wallet
-from chaingate.ports import ChainFamily, UnitOfWork, WalletPolicy
+from chaingate.ports import ChainFamily, Database, Signer, UnitOfWork, WalletPolicy
 from chaingate.services.events import emit
 from chaingate.services.idempotency import Claim
 from chaingate.services.invoicing import FamilyLookup
@@ -54,6 +55,7 @@ class WalletContext:
 
 
 DEFAULT_GAP_LIMIT = 20
+WATCH_ONLY, MANAGED = "watch_only", "managed"
 MAX_GAP_LIMIT = 1000
 CLAIM_INDEX = 0  # the receive address whose key signs a claim: the first one every app shows
 
@@ -69,6 +71,8 @@ class NewWallet:
     # A signature of `claim_message` by the key of .../0/0: needed only when another wallet
     # holds the key.
     ownership_proof: str | None = None
+    custody: str = WATCH_ONLY  # or MANAGED: the isolated signer holds the account key
+    key_ref: str | None = None  # managed: the signer's ref of the account (never a key)
 
 
 def check_gap_limit(gap_limit: int) -> int:
@@ -143,6 +147,8 @@ async def register_wallet(
         on_gap=on_gap.value,
         key_identity=identity,
         key_origin=origin,
+        custody=request.custody,
+        key_ref=request.key_ref,
     )
     holder = await uow.wallets.by_key_identity(network.name, identity)
     if holder is not None:
@@ -155,6 +161,58 @@ async def register_wallet(
         await idempotency.complete(uow, 201, dumps(view))
     await uow.commit()
     return wallet, view
+
+
+async def open_managed_account(
+    db: Database,
+    signer: Signer,
+    merchant_id: str,
+    network: NetworkConfig,
+    family: ChainFamily,
+    address_type: str | None,
+) -> NewWallet:
+    """Ask the signer for the merchant's deposit account on `network` and check its answer;
+    answers the wallet to register (`register_wallet`). No transaction stays open while the
+    signer answers.
+
+    The request id is the merchant and network, so a retry after any failure gets the same
+    account. The gateway derives the account's first address itself and refuses an answer
+    where it differs. Raises Conflict `wallet_exists` (without asking the signer),
+    SignerRefused, SignerUnavailable.
+    """
+    async with db.uow() as uow:
+        if await uow.wallets.for_network(merchant_id, network.name) is not None:
+            raise Conflict(
+                f"a wallet for network {network.name!r} is already registered",
+                code="wallet_exists",
+            )
+    account = await signer.create_account(
+        AccountRequest(
+            request_id=f"wallet:{merchant_id}:{network.name}",
+            network=network.name,
+            merchant_id=merchant_id,
+            role=AddressRole.USER,
+            address_type=address_type,
+        )
+    )
+    key = account.account_key
+    if key is None or account.role is not AddressRole.USER:
+        raise SignerUnavailable("the signer answered an account that cannot derive deposits")
+    try:
+        kind = family.address_type(network, key, account.address_type)
+        deriver = family.deriver(network, kind)
+        derived = deriver.derive(deriver.normalize_account_key(key), 0)
+    except (DomainError, ValueError):
+        raise SignerUnavailable("the signer answered an unusable account key") from None
+    if derived != account.address:
+        raise SignerUnavailable("the signer's account key does not derive the address it named")
+    return NewWallet(
+        merchant_id=merchant_id,
+        account_key=key,
+        address_type=kind,
+        custody=MANAGED,
+        key_ref=str(account.key_ref),
+    )
 
 
 async def claim_wallet_key(

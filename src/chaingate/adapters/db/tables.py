@@ -71,10 +71,32 @@ wallets = Table(
     # The run of unused addresses last warned about (its first index) and the threshold.
     Column("gap_warned_start", Integer),
     Column("gap_warned_threshold", Integer, nullable=False, server_default="0"),
+    # -- migration 0007: custody. "watch_only": the merchant holds the key; "managed": the
+    # isolated signer does, and this row holds only its account xpub and key ref.
+    Column("custody", String(16), nullable=False, server_default="watch_only"),
+    Column("key_ref", String(200)),
     UniqueConstraint("merchant_id", "network", name="uq_wallets_merchant_network"),
     # The same key material twice, in whatever serialization, would hand one address to two
     # wallets: one key, one wallet per network.
     UniqueConstraint("network", "key_identity", name="uq_wallets_network_key_identity"),
+)
+
+# A merchant's hot, tokens_collector (managed: from the signer) and cold (watch-only: an
+# address or xpub the gateway has no key for) address on a network: where sweeps and payouts go.
+treasury_addresses = Table(
+    "treasury_addresses",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), ForeignKey("merchants.id"), nullable=False),
+    Column("network", String(32), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("custody", String(16), nullable=False),
+    Column("address", String(128)),
+    Column("account_key", String(200)),
+    Column("key_ref", String(200)),
+    Column("address_type", String(16)),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("merchant_id", "network", "role", name="uq_treasury_addresses_merchant_id"),
 )
 
 invoices = Table(

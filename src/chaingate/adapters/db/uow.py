@@ -18,6 +18,7 @@ from chaingate.adapters.db.repositories.idempotency import IdempotencyRepository
 from chaingate.adapters.db.repositories.invoices import InvoiceRepository, PaymentRepository
 from chaingate.adapters.db.repositories.merchants import MerchantRepository, WalletRepository
 from chaingate.adapters.db.repositories.reports import ReportRepository
+from chaingate.adapters.db.repositories.treasury import TreasuryRepository
 from chaingate.adapters.db.repositories.users import SessionRepository, UserRepository
 from chaingate.adapters.db.repositories.webhooks import WebhookRepository
 from chaingate.domain.models import Event
@@ -35,6 +36,7 @@ class UnitOfWork:
     users: UserRepository
     sessions: SessionRepository
     reports: ReportRepository
+    treasury: TreasuryRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -58,6 +60,7 @@ class UnitOfWork:
         self.idempotency = IdempotencyRepository(conn)
         self.users, self.sessions = UserRepository(conn), SessionRepository(conn)
         self.reports = ReportRepository(conn)
+        self.treasury = TreasuryRepository(conn)
         return self
 
     async def __aexit__(

@@ -9,7 +9,14 @@ from chaingate.bootstrap import Container
 from chaingate.entrypoints.api.limits import BodyLimitMiddleware
 from chaingate.entrypoints.api.problems import install_problem_handlers, problem_responses
 from chaingate.entrypoints.api.ratelimit import RateLimitMiddleware
-from chaingate.entrypoints.api.routers import events, invoices, system, wallets, webhooks
+from chaingate.entrypoints.api.routers import (
+    events,
+    invoices,
+    system,
+    treasury,
+    wallets,
+    webhooks,
+)
 from chaingate.entrypoints.web.checkout import install_checkout
 from chaingate.entrypoints.web.dashboard import mount_dashboard
 from chaingate.entrypoints.web.templating import mount_static
@@ -38,7 +45,7 @@ def create_app(container: Container) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, limiter=container.rate_limiter)
     app.include_router(system.router)
     # Every authenticated route can answer these; routes document their own others.
-    for module in (invoices, wallets, webhooks, events):
+    for module in (invoices, wallets, treasury, webhooks, events):
         app.include_router(module.router, responses=problem_responses(401, 403, 422, 429))
     install_checkout(app, container)
     mount_static(app)

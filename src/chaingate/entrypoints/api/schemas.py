@@ -17,9 +17,10 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    model_validator,
 )
 
-from chaingate.services.payloads import InvoicePayload
+from chaingate.services.payloads import InvoicePayload, WalletWarningPayload
 
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"  # date and time
@@ -75,19 +76,29 @@ class InvoiceList(BaseModel):
 
 class WalletCreate(Strict):
     network: StrictStr = Field(max_length=32)
-    xpub: StrictStr = Field(
+    custody: Literal["watch_only", "managed"] = Field(
+        default="watch_only",
+        description=(
+            "watch_only (default): you hold the keys and give the account xpub. managed: the "
+            "gateway's isolated signer makes the account key; the gateway stores only its xpub "
+            "and key ref. Invoices derive addresses the same way either way."
+        ),
+    )
+    xpub: StrictStr | None = Field(
+        default=None,
         max_length=200,
         description=(
-            "Account-level extended PUBLIC key (EVM: m/44'/60'/0'; Bitcoin family: "
-            "m/84'/c'/0' zpub/vpub/xpub, m/49'/c'/0' ypub/upub, m/86'/c'/0' xpub). "
-            "Never a private key."
+            "watch_only: the account-level extended PUBLIC key (EVM: m/44'/60'/0'; Bitcoin "
+            "family: m/84'/c'/0' zpub/vpub/xpub, m/49'/c'/0' ypub/upub, m/86'/c'/0' xpub). "
+            "Never a private key. Not given for managed wallets."
         ),
     )
     address_type: Literal["p2wpkh", "p2sh-p2wpkh", "p2tr"] | None = Field(
         default=None,
         description=(
             "Bitcoin family only: the script type of the addresses. Default: what the key's "
-            "version says (zpub: p2wpkh, ypub: p2sh-p2wpkh), else p2wpkh."
+            "version says (zpub: p2wpkh, ypub: p2sh-p2wpkh), else p2wpkh. Managed wallets: "
+            "p2wpkh."
         ),
     )
     gap_limit: StrictInt = Field(
@@ -128,6 +139,14 @@ class WalletCreate(Strict):
         ),
     )
 
+    @model_validator(mode="after")
+    def _key_matches_custody(self) -> WalletCreate:
+        if self.custody == "watch_only" and self.xpub is None:
+            raise ValueError("a watch_only wallet needs its xpub")
+        if self.custody == "managed" and self.xpub is not None:
+            raise ValueError("a managed wallet's key comes from the signer: give no xpub")
+        return self
+
 
 class WalletUpdate(Strict):
     gap_limit: StrictInt | None = Field(default=None, ge=1, le=1000)
@@ -140,6 +159,47 @@ class WalletClaim(Strict):
         max_length=200,
         description="The signature of claim.message by the key of .../0/0 (see POST /v1/wallets).",
     )
+
+
+class TreasuryCreate(Strict):
+    network: StrictStr = Field(max_length=32)
+    role: Literal["hot", "tokens_collector", "cold"] = Field(
+        description=(
+            "hot (pays out) and tokens_collector (EVM: gas for token deposits) are made by the "
+            "isolated signer; cold is yours: an address or an xpub, watch-only."
+        )
+    )
+    address: StrictStr | None = Field(default=None, max_length=128, description="cold only")
+    xpub: StrictStr | None = Field(default=None, max_length=200, description="cold only")
+    address_type: Literal["p2wpkh", "p2sh-p2wpkh", "p2tr"] | None = Field(
+        default=None, description="cold xpub on a Bitcoin-family network: its script type"
+    )
+    store: Literal["file", "pkcs11"] = Field(
+        default="file",
+        description="hot / tokens_collector: the signer's encrypted keystore, or its HSM",
+    )
+
+    @model_validator(mode="after")
+    def _custody_fits_role(self) -> TreasuryCreate:
+        external = self.address is not None or self.xpub is not None
+        if self.role == "cold" and not external:
+            raise ValueError("cold storage is an address or an xpub you hold the key of")
+        if self.role != "cold" and (external or self.address_type is not None):
+            raise ValueError(f"a {self.role} key is made by the signer: give no address or xpub")
+        return self
+
+
+class TreasuryOut(BaseModel):
+    id: str
+    network: str
+    role: str
+    custody: str
+    address: str | None
+    xpub: str | None
+    key_ref: str | None
+    address_type: str | None
+    created_at: str
+    warnings: list[WalletWarningPayload]
 
 
 class WebhookCreate(Strict):

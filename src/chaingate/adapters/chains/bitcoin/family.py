@@ -3,6 +3,7 @@ rest of the gateway needs to know about it."""
 
 from __future__ import annotations
 
+from chaingate.adapters.chains.bitcoin.address import BadAddress, output_script
 from chaingate.adapters.chains.bitcoin.client import BitcoinChainClient
 from chaingate.adapters.chains.bitcoin.config import BitcoinNetworkConfig
 from chaingate.adapters.chains.bitcoin.derivation import (
@@ -17,7 +18,8 @@ from chaingate.adapters.chains.bitcoin.params import ChainParams, params_for
 from chaingate.adapters.chains.bitcoin.uri import payment_uri
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import ChainTimeRule
-from chaingate.domain.errors import InvalidWallet
+from chaingate.domain.custody import AddressRole
+from chaingate.domain.errors import InvalidAddress, InvalidWallet
 from chaingate.ports import AddressDeriver, ChainClient, PaymentPosition, WalletLink, WalletPolicy
 
 
@@ -35,6 +37,20 @@ class BitcoinFamily:
     config_model: type[NetworkConfig] = BitcoinNetworkConfig
     chain_time = ChainTimeRule.MEDIAN_TIME_PAST
     wallet_policy = WalletPolicy(gap_limit=True, address_types=tuple(ADDRESS_TYPES))
+
+    treasury_roles = frozenset({AddressRole.HOT.value, AddressRole.COLD.value})
+
+    def normalize_address(self, network: NetworkConfig, address: str) -> str:
+        params = params_for(_bitcoin(network))
+        try:
+            output_script(address, params)
+        except BadAddress:
+            raise InvalidAddress(
+                f"not a {params.chain} {params.network} address", field="address"
+            ) from None
+        # bech32 is case-insensitive (lower case is canonical); base58 is not.
+        bech32 = params.bech32_hrp and address.lower().startswith(params.bech32_hrp + "1")
+        return address.lower() if bech32 else address
 
     def __init__(self) -> None:
         # Derivers by (chain parameters, script type): built once, shared by every wallet.

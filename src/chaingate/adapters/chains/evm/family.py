@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from eth_utils.address import is_checksum_address
+
 from chaingate.adapters.chains.evm.client import EvmChainClient
 from chaingate.adapters.chains.evm.config import EvmNetworkConfig
 from chaingate.adapters.chains.evm.derivation import EvmAddressDeriver
@@ -10,10 +14,12 @@ from chaingate.adapters.chains.evm.traces import TRACE_POSITION_PREFIX
 from chaingate.adapters.chains.evm.uri import payment_uri
 from chaingate.config import NetworkConfig
 from chaingate.domain.chain import NATIVE_POSITION, ChainTimeRule
-from chaingate.domain.errors import InvalidWallet
+from chaingate.domain.custody import AddressRole
+from chaingate.domain.errors import InvalidAddress, InvalidWallet
 from chaingate.ports import AddressDeriver, ChainClient, PaymentPosition, WalletLink, WalletPolicy
 
 METAMASK_SEND = "https://metamask.app.link/send/"
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def _evm(network: NetworkConfig) -> EvmNetworkConfig:
@@ -31,8 +37,22 @@ class EvmFamily:
     chain_time = ChainTimeRule.BLOCK_TIMESTAMP
     wallet_policy = WalletPolicy(gap_limit=False)
 
+    treasury_roles = frozenset(
+        {AddressRole.HOT.value, AddressRole.COLD.value, AddressRole.TOKENS_COLLECTOR.value}
+    )
+
     def __init__(self) -> None:
         self._deriver = EvmAddressDeriver()
+
+    def normalize_address(self, network: NetworkConfig, address: str) -> str:
+        if not _ADDRESS.fullmatch(address):
+            raise InvalidAddress("an EVM address is 0x and 40 hex digits", field="address")
+        body = address[2:]
+        if body != body.lower() and body != body.upper() and not is_checksum_address(address):
+            raise InvalidAddress(
+                "the address's EIP-55 checksum (its mixed case) is wrong: a typo?", field="address"
+            )
+        return address.lower()
 
     def client(self, network: NetworkConfig) -> ChainClient:
         return EvmChainClient(_evm(network))

@@ -115,6 +115,8 @@ class WalletRepository:
                 on_gap=wallet.on_gap,
                 gap_warned_start=wallet.gap_warned_start,
                 gap_warned_threshold=wallet.gap_warned_threshold,
+                custody=wallet.custody,
+                key_ref=wallet.key_ref,
             )
         )
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,6 +16,7 @@ from chaingate.services.wallets import (
     NewWallet,
     change_gap_policy,
     claim_wallet_key,
+    open_managed_account,
     output_descriptor,
     register_wallet,
     wallet_view,
@@ -28,13 +30,15 @@ router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
     "",
     status_code=201,
     response_model=WalletPayload,
-    responses=problem_responses(400, 409, 413, 422),
+    responses=problem_responses(400, 409, 413, 422, 503),
     dependencies=IDEMPOTENT,
 )
 async def create(
     body: WalletCreate, request: Request, caller: WalletsWrite, container: ContainerDep
 ) -> Response:
-    """Register the watch-only account key addresses are derived from (`.../0/i`).
+    """Register the account key addresses are derived from (`.../0/i`): your xpub
+    (`custody: "watch_only"`, the default), or one the isolated signer makes (`custody:
+    "managed"`; 503 `signer_unavailable` while it cannot be reached, and nothing is stored).
 
     Bitcoin-family answers carry a `gap_limit` warning and the `gap` figures: read them before
     using the same key in a wallet app. A key another wallet holds (in any serialization)
@@ -44,7 +48,7 @@ async def create(
     network = resolve_network(container.settings, body.network)
     command = NewWallet(
         merchant_id=caller.merchant_id,
-        account_key=body.xpub,
+        account_key=body.xpub or "",
         address_type=body.address_type,
         gap_limit=body.gap_limit,
         on_gap=body.on_gap,
@@ -52,10 +56,28 @@ async def create(
         ownership_proof=body.ownership_proof,
     )
 
+    family = container.family(network)
+
     async def action(claim: Claim | None) -> tuple[int, dict[str, Any]]:
+        wallet = command
+        if body.custody == "managed":
+            managed = await open_managed_account(
+                container.db,
+                container.signer,
+                caller.merchant_id,
+                network,
+                family,
+                body.address_type,
+            )
+            wallet = replace(
+                managed,
+                gap_limit=body.gap_limit,
+                on_gap=body.on_gap,
+                ownership_proof=body.ownership_proof,
+            )
         async with container.db.uow() as uow:
             _, view = await register_wallet(
-                uow, command, network, container.family(network), container.clock.now(), claim
+                uow, wallet, network, family, container.clock.now(), claim
             )
         return 201, view
 
