@@ -101,7 +101,7 @@ class _NetworkPolicy(_Model):
         raise NotImplementedError
 
     def max_fee_units(self) -> int:
-        return parse_amount(self.max_fee, self.native_decimals, field="max_fee")
+        return _units(self.max_fee, self.native_decimals, "max_fee")
 
     def limit_units(self, asset: str) -> tuple[int | None, int | None]:
         """(per transaction, per day) in base units; None where there is no limit."""

@@ -27,16 +27,9 @@ def signing_identity(reading: Reading) -> tuple[str | None, AddressRole]:
     return merchants.pop(), roles.pop()
 
 
-def _is_own(movement: Movement, reading: Reading) -> bool:
-    """Change or a self-send: back to an account that signs this very transaction."""
-    return movement.owner is not None and any(
-        movement.owner.request_id == account.request_id for account in reading.signers
-    )
-
-
 def payments(reading: Reading) -> tuple[Movement, ...]:
     """The movements that leave the signing accounts (change and self-sends excluded)."""
-    return tuple(m for m in reading.movements if not _is_own(m, reading))
+    return tuple(m for m in reading.movements if not m.change)
 
 
 def check_destinations(

@@ -37,6 +37,9 @@ class Movement:
     # The signer's own account the destination derives from, verified by deriving it.
     owner: AccountRecord | None = None
     via: str = "transfer"  # "transfer", or "forwarder" (a factory call flushes funds there)
+    # Back to the signing key itself (an EVM cancellation) or to the signing account's change
+    # branch (Bitcoin, re-derived): money that does not leave the account.
+    change: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,7 @@ class Reading:
     """What a request would do, as the family read it from the payload."""
 
     signers: tuple[AccountRecord, ...]  # the accounts whose keys sign
-    movements: tuple[Movement, ...]  # every output/transfer, change included (owner = signer)
+    movements: tuple[Movement, ...]  # every output/transfer, change included
     spends: tuple[str, ...]  # nonce / outpoint guard keys
     fee: int  # EVM: the ceiling gas_limit * max_fee_per_gas; Bitcoin: inputs - outputs
     fee_rate: tuple[int, ...] = field(default=())  # EVM: (max fee per gas, tip)

@@ -117,9 +117,12 @@ class BitcoinSignerFamily:
                 ) from None
             value = int(output.value)
             total_out += value
-            owner = self._owner(output, script.data, request.network, address, keys)
+            owner, change_branch = self._owner(output, script.data, request.network, address, keys)
+            change = owner is not None and owner in signers.values() and change_branch
             movements.append(
-                Movement(address, script.data.hex(), policy.native_symbol, value, owner)
+                Movement(
+                    address, script.data.hex(), policy.native_symbol, value, owner, change=change
+                )
             )
         fee = total_in - total_out
         if fee < 0:
@@ -169,7 +172,10 @@ class BitcoinSignerFamily:
     @staticmethod
     def _owner(
         output: object, script: bytes, network: str, address: str, keys: KeyContext
-    ) -> AccountRecord | None:
+    ) -> tuple[AccountRecord | None, bool]:
+        """The signer's account the output pays (re-derived, never taken on trust), and
+        whether it is change: the account's change branch `.../1/i`, or the one address of
+        a single-key (HSM) account."""
         derivations = getattr(output, "bip32_derivations", {}) or {}
         for derivation in derivations.values():
             ref = keys.file_ref(bytes(derivation.fingerprint), tuple(derivation.derivation))
@@ -177,7 +183,9 @@ class BitcoinSignerFamily:
                 continue
             try:
                 if p2wpkh_script(keys.public_key(ref)) == script:
-                    return keys.resolve(ref, network)
+                    return keys.resolve(ref, network), ref.indexes[3] == 1
             except Refusal:
                 continue  # a path of our seed outside every account: not ours to vouch for
-        return keys.account_at(network, address)
+        account = keys.account_at(network, address)
+        single_key = account is not None and not account.is_hd
+        return account, single_key

@@ -95,6 +95,7 @@ class EvmSignerFamily:
             movement.amount,
             owner,
             movement.via,
+            change=movement.key == sender and movement.via == "transfer",
         )
         return Reading(
             signers=(account,),
