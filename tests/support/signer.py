@@ -179,19 +179,22 @@ class SignerProcess:
         return args
 
     def start(self, timeout: float = 20.0) -> SignerProcess:
-        self.state.socket.unlink(missing_ok=True)
+        """Start it and wait until it says it serves (a socket file left by a killed signer
+        is the signer's own business: it replaces a stale one, refuses a live one)."""
         env = {**os.environ, **self.extra_env}
         self.log = self.state.state_dir.parent / f"{self.state.state_dir.name}.log"
+        self.log.touch()
+        offset = self.log.stat().st_size
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, env=env
             )
         deadline = time.monotonic() + timeout
-        while not self.state.socket.exists():
+        while b"serving on" not in self.log.read_bytes()[offset:]:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the signer exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"the signer exited: {self.log.read_text()[offset:][-2000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError("the signer did not open its socket")
+                raise RuntimeError("the signer did not start serving")
             time.sleep(0.02)
         return self
 

@@ -40,6 +40,7 @@ class Verification:
     lines: int  # lines read (the good ones, when not ok)
     first_bad_line: int | None = None  # 1-based
     reason: str = ""
+    last_hash: str = GENESIS  # of the last good line
 
 
 def verify(path: Path, head: tuple[int, str] | None = None) -> Verification:
@@ -69,22 +70,7 @@ def verify(path: Path, head: tuple[int, str] | None = None) -> Verification:
         return Verification(
             False, count, count + 1, f"the log ends at line {seq}; the signer wrote {head[0]}"
         )
-    return Verification(True, count)
-
-
-def _last_line(path: Path) -> bytes | None:
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        if end == 0:
-            return None
-        chunk, position = b"", end
-        while position > 0 and chunk.count(b"\n") < 2:
-            step = min(4096, position)
-            position -= step
-            fh.seek(position)
-            chunk = fh.read(step) + chunk
-        return chunk.rstrip(b"\n").split(b"\n")[-1]
+    return Verification(True, count, last_hash=previous)
 
 
 class AuditLog:
@@ -92,23 +78,16 @@ class AuditLog:
 
     def __init__(self, path: Path, head: tuple[int, str] | None) -> None:
         self.path = path
-        self.seq, self.hash = 0, GENESIS
-        if path.exists():
-            last = _last_line(path)
-            if last is not None:
-                try:
-                    record = json.loads(last)
-                    self.seq, self.hash = int(record["seq"]), str(record["hash"])
-                except (ValueError, KeyError, TypeError):
-                    raise AuditLogDamaged("the audit log's last line is not a log line") from None
-        # The file may be one line ahead of the head (a crash between the append and the
-        # state commit), never behind it.
-        if head is not None and (
-            self.seq < head[0] or (self.seq == head[0] and self.hash != head[1])
-        ):
+        # The whole chain is checked before the first new line: a signer never continues a
+        # log someone changed (a crash between an append and the state commit leaves the file
+        # one line ahead of the head, which is fine; behind it or different is not).
+        checked = verify(path, head)
+        if not checked.ok:
             raise AuditLogDamaged(
-                f"the audit log ends at line {self.seq} but the signer wrote line {head[0]}"
+                f"the audit log is damaged at line {checked.first_bad_line}: {checked.reason} "
+                "(`chaingate signer audit verify` reports it; an operator must look)"
             )
+        self.seq, self.hash = checked.lines, checked.last_hash
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._file = os.fdopen(fd, "ab")
 

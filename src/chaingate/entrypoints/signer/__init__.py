@@ -21,6 +21,9 @@ def _env(name: str) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Everything the signer writes (state database, audit log, keystore, socket) is for its
+    # own user only.
+    os.umask(0o077)
     # Deliberately here and not at the top: see the module docstring.
     from chaingate.entrypoints.signer import commands
 
