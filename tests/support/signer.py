@@ -153,8 +153,14 @@ class SignerProcess:
     hsm: SoftHsm | None = None
     hsm_token: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    extra_args: Sequence[str] = ()
+    socket_path: Path | None = None  # default: signer.sock in the state directory
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.socket_path or self.state.socket
 
     def command(self) -> list[str]:
         args = [
@@ -164,7 +170,10 @@ class SignerProcess:
             str(self.state.state_dir),
             "--passphrase-file",
             str(self.state.passphrase_file),
+            *self.extra_args,
         ]
+        if self.socket_path is not None:
+            args += ["--socket", str(self.socket_path)]
         if self.hsm is not None:
             pin_file = self.state.state_dir / "pin"
             pin_file.write_text(self.hsm.pin)
@@ -199,7 +208,7 @@ class SignerProcess:
         return self
 
     def client(self, **kwargs: Any) -> SocketSigner:
-        return SocketSigner(self.state.socket, read_token(self.state.token_file), **kwargs)
+        return SocketSigner(self.socket, read_token(self.state.token_file), **kwargs)
 
     @property
     def pid(self) -> int:

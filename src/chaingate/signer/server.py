@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import hashlib
 import json
 import logging
@@ -156,10 +157,11 @@ class SocketInUse(RuntimeError):
     """Another process answers on the socket path (a second signer on one state)."""
 
 
-def bind_socket(path: Path, mode: int = 0o600) -> socket.socket:
-    """A listening Unix socket at `path` with `mode`, created without a moment of wider
-    access (umask). A stale socket file left by a killed signer is replaced; a live one is
-    refused with SocketInUse."""
+def bind_socket(path: Path, mode: int = 0o600, group: str | None = None) -> socket.socket:
+    """A listening Unix socket at `path` with `mode` (and `group`, when the gateway runs as
+    another user in that group), created without a moment of wider access (umask). A stale
+    socket file left by a killed signer is replaced; a live one is refused with
+    SocketInUse. Raises KeyError for an unknown group."""
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise SocketInUse(f"{path} exists and is not a socket")
@@ -178,6 +180,8 @@ def bind_socket(path: Path, mode: int = 0o600) -> socket.socket:
         sock.bind(str(path))
     finally:
         os.umask(previous)
+    if group is not None:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
     os.chmod(path, mode)
     sock.listen(128)
     return sock

@@ -77,7 +77,12 @@ def add_signer_parser(commands: Any) -> None:
     signer.add_argument(
         "--socket-mode",
         default="600",
-        help="octal file mode of the socket (600; 660 lets a group the gateway runs as in)",
+        help="octal file mode of the socket (600; 660 lets --socket-group in)",
+    )
+    signer.add_argument(
+        "--socket-group",
+        default=_env("SOCKET_GROUP"),
+        help="the group of the socket: the gateway's processes run as another user in it",
     )
     signer.set_defaults(handler=_run, signer_command="serve")
     sub = signer.add_subparsers(title="signer commands")

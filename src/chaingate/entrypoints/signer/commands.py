@@ -147,10 +147,10 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigurationError(str(exc)) from None
     core = _core(args)
     try:
-        sock = bind_socket(socket_path, int(args.socket_mode, 8))
-    except SocketInUse as exc:
+        sock = bind_socket(socket_path, int(args.socket_mode, 8), args.socket_group)
+    except (SocketInUse, KeyError, ValueError) as exc:
         core.close()
-        raise ConfigurationError(str(exc)) from None
+        raise ConfigurationError(f"cannot serve on {socket_path}: {exc}") from None
     log.info(
         "signer unlocked (key versions %s), serving on %s",
         ", ".join(f"{v.store.value} v{v.version}" for v in core.status().key_versions),
