@@ -32,6 +32,7 @@ BENCHMARKS = (
     "detection_latency",
     "detection_latency_bitcoin",  # litecoind: block -> settled webhook, polling (no ZMQ)
     "wallet_gap",  # the wallet answer's gap figures on a 100k-invoice wallet
+    "signer",  # signatures/s: keystores, the signer core, over its socket; SoftHSM2
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from chaingate.signer.keystores import KeyNotFound
 FORMAT = "chaingate-keystore"
 FORMAT_VERSION = 1
 SEED_BYTES = 64
+_KEY_CACHE = 4096
 
 
 class WrongPassphrase(ValueError):
@@ -182,6 +184,8 @@ class FileKeyStore:
     def __init__(self, seeds: Mapping[int, bytes]) -> None:
         self._roots = {version: bip32.HDKey.from_seed(seed) for version, seed in seeds.items()}
         self._accounts: dict[tuple[int, tuple[int, ...]], bip32.HDKey] = {}
+        # Signing keys recently used (a hot key signs again and again): derived once each.
+        self._keys: OrderedDict[tuple[int, tuple[int, ...]], bip32.HDKey] = OrderedDict()
 
     @classmethod
     def unlock(cls, path: Path, passphrase: bytes) -> FileKeyStore:
@@ -228,10 +232,18 @@ class FileKeyStore:
         if ref.store is not KeyStoreKind.FILE:
             raise KeyNotFound(f"{ref} is not a file-keystore key")
         indexes = ref.indexes
+        known = self._keys.get((ref.version, indexes))
+        if known is not None:
+            self._keys.move_to_end((ref.version, indexes))
+            return known
         # Hardened steps are the slow part: keep each account's node, derive below it.
         account, rest = indexes[:3], indexes[3:]
         cached = self._accounts.get((ref.version, account))
         if cached is None:
             cached = self._root(ref.version).derive(list(account))
             self._accounts[(ref.version, account)] = cached
-        return cached.derive(list(rest)) if rest else cached
+        node = cached.derive(list(rest)) if rest else cached
+        self._keys[(ref.version, indexes)] = node
+        if len(self._keys) > _KEY_CACHE:
+            self._keys.popitem(last=False)
+        return node
