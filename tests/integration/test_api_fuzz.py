@@ -76,6 +76,10 @@ async def prepare(gateway: Gateway) -> Fixtures:
         spare = await shop.post("/v1/webhooks", {"url": f"http://127.0.0.1:9/{method.lower()}"})
         assert spare.status_code == 201, spare.text
         own_endpoint[method] = spare.json()["id"]
+    cold = await shop.post(
+        "/v1/treasury", {"network": "anvil", "role": "cold", "address": "0x" + "c0" * 20}
+    )
+    assert cold.status_code == 201, cold.text
     schema = (await gateway.client.get("/openapi.json")).json()
     return Fixtures(
         headers={"Authorization": f"Bearer {shop.api_key}"},
@@ -85,6 +89,7 @@ async def prepare(gateway: Gateway) -> Fixtures:
             "wallet_id": ltc_wallet.json()["id"],
             "endpoint_id": hook.json()["id"],
             "delivery_id": deliveries.json()["data"][0]["id"],
+            "entry_id": cold.json()["id"],
         },
         own_endpoint=own_endpoint,
     )
@@ -191,6 +196,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/webhooks"): {"url": "https://93.184.215.14/hook", "events": []},
     ("PATCH", "/v1/webhooks/{endpoint_id}"): {"description": "renamed"},
     ("PATCH", "/v1/wallets/{wallet_id}"): {"gap_limit": 40},
+    # Watch-only cold storage needs no signer (none runs here: hot keys answer 503).
+    ("POST", "/v1/treasury"): {"network": "second", "role": "cold", "address": "0x" + "c1" * 20},
 }
 DOMAIN_BODIES = {
     ("POST", "/v1/invoices"): INVOICE_BODY,

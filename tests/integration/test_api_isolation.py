@@ -48,7 +48,8 @@ async def gateway(clean_database_url: str) -> AsyncIterator[Gateway]:
 
 
 async def owned_ids(shop: MerchantHandle, number: int) -> dict[str, str]:
-    """A wallet, an invoice, a webhook endpoint and a delivery to it, owned by `shop` (the
+    """A wallet, an invoice, a webhook endpoint and a delivery to it, a treasury address,
+    owned by `shop` (the
     `number`th merchant: each gets keys of its own)."""
     evm_key = account_xpub_from_mnemonic(MERCHANT_MNEMONICS[number])
     ltc_key = account_key_from_mnemonic(
@@ -65,7 +66,11 @@ async def owned_ids(shop: MerchantHandle, number: int) -> dict[str, str]:
     assert len(deliveries) == 1  # invoice.created, fanned out to the endpoint
     wallets = {w["network"]: w for w in (await shop.get("/v1/wallets")).json()}
     assert set(wallets) == {"anvil", "ltc"}
+    cold = f"0x{number + 1:02x}" + "c0" * 19  # watch-only: needs no signer
+    entry = await shop.post("/v1/treasury", {"network": "anvil", "role": "cold", "address": cold})
+    assert entry.status_code == 201, entry.text
     return {
+        "entry_id": entry.json()["id"],
         "wallet_id": wallets["ltc"]["id"],
         "invoice_id": invoice["id"],
         "endpoint_id": endpoint_id,

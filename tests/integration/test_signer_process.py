@@ -125,7 +125,7 @@ async def test_the_signer_keeps_its_files_and_socket_to_itself(
     second = SignerProcess(state)
     signer_processes.append(second)
     with pytest.raises(RuntimeError, match="already serves"):
-        second.start(timeout=5)
+        second.start()
     client = process.client()
     try:
         assert (await client.status()).unlocked
@@ -205,7 +205,7 @@ async def test_every_refusal_is_audited_and_the_log_verifies_until_tampered(
     restarted = SignerProcess(state)
     signer_processes.append(restarted)
     with pytest.raises(RuntimeError, match="audit log"):
-        restarted.start(timeout=10)
+        restarted.start()
     log.write_text("\n".join(lines[:-2]) + "\n")  # cut off the end instead: also caught
     assert run_signer_command("audit", "verify", "--state-dir", str(state.state_dir)).returncode
 
@@ -237,7 +237,7 @@ async def test_sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one(
         assert added.returncode == 0, added.stderr
         digest = (await client.status()).policy_digest
         process.reload()
-        for _ in range(100):
+        for _ in range(600):  # a loaded machine may take its time
             if (await client.status()).policy_digest != digest:
                 break
             await asyncio.sleep(0.05)
@@ -245,7 +245,11 @@ async def test_sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one(
         state.policy.write_text(state.policy.read_text() + "\nnot toml [[[\n")
         digest = (await client.status()).policy_digest
         process.reload()
-        await asyncio.sleep(0.5)
+        log = state.state_dir / "audit.jsonl"
+        for _ in range(600):
+            if any(line["decision"] == "policy_reload_failed" for line in read_lines(log)):
+                break
+            await asyncio.sleep(0.05)
         assert (await client.status()).policy_digest == digest  # the old policy stays
     finally:
         await client.close()
@@ -261,7 +265,7 @@ def test_a_wrong_passphrase_stops_start_up_without_saying_the_passphrase(
     process = SignerProcess(state)
     signer_processes.append(process)
     with pytest.raises(RuntimeError, match="does not open the keystore"):
-        process.start(timeout=10)
+        process.start()
     assert process.process is not None and process.process.wait(10) == 2
     assert process.log is not None
     assert "definitely not it" not in process.log.read_text()

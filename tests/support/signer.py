@@ -187,7 +187,7 @@ class SignerProcess:
             ]
         return args
 
-    def start(self, timeout: float = 20.0) -> SignerProcess:
+    def start(self, timeout: float = 60.0) -> SignerProcess:
         """Start it and wait until it says it serves (a socket file left by a killed signer
         is the signer's own business: it replaces a stale one, refuses a live one)."""
         env = {**os.environ, **self.extra_env}
