@@ -21,8 +21,10 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def toml_examples() -> list[str]:
+    """The README's networks files (its other TOML, the signer's policy, is not one)."""
     text = README.read_text()
-    return [block.split("```", 1)[0] for block in text.split("```toml")[1:]]
+    blocks = [block.split("```", 1)[0] for block in text.split("```toml")[1:]]
+    return [block for block in blocks if block.lstrip("\n").startswith("# networks.toml")]
 
 
 def networks_file(tmp_path: Path, text: str) -> Path:
